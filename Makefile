@@ -1,0 +1,51 @@
+# creditplatform: `make run` serves the embedded demo; `make test` runs the suite on
+# PostgreSQL and Redis. Both set up everything they need on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+SAMPLE := data/fraud-handbook-sample.csv
+PORT   ?= 8000
+
+TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/creditplatform} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+	CELERY_TASK_ALWAYS_EAGER=true VAR_DIR=$(CURDIR)/var/test \
+	PASSWORD_HASHERS=django.contrib.auth.hashers.MD5PasswordHasher
+
+.PHONY: run test install services lint check clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py bootstrap_demo
+	$(BIN)/python manage.py replay_transactions $(SAMPLE)
+	@echo ""
+	@echo "  API      http://127.0.0.1:$(PORT)/api/v1/"
+	@echo "  API docs http://127.0.0.1:$(PORT)/api/docs/"
+	@echo "  Admin    http://127.0.0.1:$(PORT)/admin/"
+	@echo ""
+	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
+
+services:
+	bash scripts/services.sh
+
+test: $(STAMP) services
+	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) var

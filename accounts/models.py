@@ -1,0 +1,112 @@
+"""Identity and credit lines: users, credit accounts and the card vault.
+
+Money fields are integers of minor units of the account's ISO 4217 ``currency``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+
+
+class User(AbstractUser):
+    """A person: cardholder or staff. Public id is a UUID (never a guessable integer)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+
+    @property
+    def audit_principal(self) -> tuple[str, str, str]:
+        """``("user", id, username)`` for audit records."""
+        return ("user", str(self.id), self.username)
+
+    @property
+    def idempotency_scope(self) -> str:
+        """Scope of this principal's Idempotency-Key values."""
+        return f"user:{self.id}"
+
+
+class CreditAccount(models.Model):
+    """A revolving credit line.
+
+    ``posted`` is what the cardholder owes (may be negative: a credit balance), ``pending`` the
+    sum of open holds, and ``available = credit_limit - posted - pending``; a CHECK constraint
+    keeps ``available >= 0`` as the last line of defence behind the services' row lock.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        FROZEN = "frozen"
+        CLOSED = "closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(User, on_delete=models.PROTECT, related_name="credit_accounts")
+    currency = models.CharField(max_length=3)
+    credit_limit = models.BigIntegerField()
+    posted = models.BigIntegerField(default=0)
+    pending = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(credit_limit__gte=0), name="account_limit_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(pending__gte=0), name="account_pending_non_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    credit_limit__gte=models.F("posted") + models.F("pending")
+                ),
+                name="account_available_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.currency})"
+
+    @property
+    def available(self) -> int:
+        """Available credit in minor units: ``credit_limit - posted - pending``."""
+        return self.credit_limit - self.posted - self.pending
+
+
+class Card(models.Model):
+    """A card in the vault. The ``id`` is the card token everything else references.
+
+    The PAN is stored only as AES-256-GCM ciphertext bound to this row
+    (``creditplatform.crypto``), found by an HMAC-SHA256 blind index, and shown as
+    ``bin`` + ``last4`` only.
+    """
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        FROZEN = "frozen"
+        CLOSED = "closed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="cards")
+    pan_encrypted = models.BinaryField(editable=False)
+    pan_index = models.CharField(max_length=64, unique=True, editable=False)
+    bin = models.CharField(max_length=6, editable=False)
+    last4 = models.CharField(max_length=4, editable=False)
+    exp_month = models.PositiveSmallIntegerField()
+    exp_year = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.masked_pan
+
+    @property
+    def masked_pan(self) -> str:
+        """``"411111******1111"``-style display: bin, then asterisks, then last4."""
+        return f"{self.bin}******{self.last4}"

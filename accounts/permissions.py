@@ -1,0 +1,56 @@
+"""The one object-access policy. API views, selectors and the admin all ask it.
+
+Rule: a person reaches through the API only objects they own; someone else's object is
+indistinguishable from a missing one (404), so ids cannot be probed (OWASP API1:2023 BOLA).
+In the admin, staff see rows by their Django model permissions (least privilege per role).
+System actors (management commands, tasks) act on behalf of the platform and see everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Model, QuerySet
+
+from compliance.audit import SystemActor
+
+# Path from each owned model to its owning user, for queryset filtering.
+OWNER_PATHS: dict[str, str] = {
+    "accounts.creditaccount": "owner",
+    "accounts.card": "account__owner",
+    "ledger.journalentry": "account__owner",
+    "ledger.hold": "account__owner",
+    "fraud.alert": "account__owner",
+}
+
+
+def owner_path(model: type[Model]) -> str:
+    """The lookup from ``model`` to its owning user; KeyError for a model without an owner."""
+    return OWNER_PATHS[model._meta.label_lower]
+
+
+def scope_for_api(actor: Any, queryset: QuerySet) -> QuerySet:
+    """Filter ``queryset`` to what ``actor`` may reach through the API.
+
+    Returns ``queryset.none()`` for anonymous or inactive actors. Never raises for someone
+    else's object: the caller's ``get`` then answers not found.
+    """
+    if isinstance(actor, SystemActor):
+        return queryset
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return queryset.none()
+    if not getattr(actor, "is_active", False):
+        return queryset.none()
+    return queryset.filter(**{owner_path(queryset.model): actor})
+
+
+def scope_for_admin(user: Any, queryset: QuerySet) -> QuerySet:
+    """Filter an admin changelist: rows are visible with the model's view or change permission."""
+    if not getattr(user, "is_active", False) or not getattr(user, "is_staff", False):
+        return queryset.none()
+    opts = queryset.model._meta
+    if user.has_perm(f"{opts.app_label}.view_{opts.model_name}") or user.has_perm(
+        f"{opts.app_label}.change_{opts.model_name}"
+    ):
+        return queryset
+    return queryset.none()

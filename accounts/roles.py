@@ -1,0 +1,45 @@
+"""Roles are Django groups with exact model permissions (least privilege).
+
+``ROLE_PERMISSIONS`` maps each role to ``app_label.codename`` permissions. Applied by the
+data migration ``compliance/0002_roles`` and by :func:`sync_roles` (idempotent).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    # Cardholders act only through the API and portal on their own objects; no admin rights.
+    "customer": [],
+    "support_agent": [
+        "fraud.view_alert", "fraud.change_alert", "fraud.view_fraudscore",
+        "accounts.view_creditaccount", "accounts.view_card", "ledger.view_journalentry",
+    ],
+    "compliance_officer": [
+        "compliance.view_auditevent", "auditlog.view_logentry", "ledger.view_journalentry",
+        "ledger.view_posting", "ledger.view_ledgeraccount", "fraud.view_alert",
+        "fraud.view_fraudscore", "accounts.view_creditaccount", "accounts.view_card",
+        "accounts.view_user",
+    ],
+    "platform_admin": [
+        "accounts.view_user", "accounts.add_user", "accounts.change_user",
+        "accounts.view_creditaccount", "accounts.view_card", "auth.view_group",
+        "auth.change_group", "ledger.view_journalentry", "fraud.view_alert",
+    ],
+}
+
+
+def sync_roles(group_model: Any, permission_model: Any) -> None:
+    """Create each role group and set exactly its permissions (models may be historical)."""
+    for role, perms in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role)
+        wanted = []
+        for dotted in perms:
+            app_label, codename = dotted.split(".")
+            perm = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if perm is None:
+                raise LookupError(f"permission {dotted} does not exist")
+            wanted.append(perm)
+        group.permissions.set(wanted)

@@ -1,0 +1,159 @@
+"""Writes for identity, credit accounts and the card vault. Every write is a service here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.exceptions import DuplicateCard, InvalidCard, ValidationError
+from accounts.models import Card, CreditAccount, User
+from accounts.selectors import account_get_for
+from compliance import audit
+from creditplatform import crypto
+
+CARD_TABLE = Card._meta.db_table
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def luhn_valid(digits: str) -> bool:
+    """Luhn mod-10 check of a digit string (ISO/IEC 7812-1 annex B)."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def normalize_pan(pan: str) -> str:
+    """Strip spaces and dashes and validate a PAN: 13-19 digits (ISO/IEC 7812), Luhn-valid.
+
+    Raises:
+        InvalidCard: anything else (the message never echoes the PAN).
+    """
+    digits = re.sub(r"[ -]", "", pan or "")
+    if not digits.isdigit() or not 13 <= len(digits) <= 19:
+        raise InvalidCard("A card number has 13 to 19 digits.")
+    if not luhn_valid(digits):
+        raise InvalidCard("The card number fails its check digit.")
+    return digits
+
+
+def pan_blind_index(pan: str) -> str:
+    """HMAC-SHA256 blind index of a normalized PAN (see ``creditplatform.crypto``)."""
+    return crypto.blind_index(pan, purpose="pan")
+
+
+def card_pan_reveal_unaudited(card: Card) -> str:
+    """Decrypt a card's PAN. Internal to the vault: callers must hold the reveal permission."""
+    aad = crypto.aad_for(CARD_TABLE, "pan", card.pk)
+    return crypto.decrypt(card.pan_encrypted, aad=aad).decode()
+
+
+def _validate_currency(currency: str) -> str:
+    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+        raise ValidationError("currency must be an ISO 4217 alphabetic code, e.g. EUR.",
+                              code="invalid_currency")
+    return currency
+
+
+@transaction.atomic
+def credit_account_create(
+    *, actor: Any, owner: User, credit_limit: int, currency: str
+) -> CreditAccount:
+    """Open a credit account for ``owner`` with ``credit_limit`` minor units of ``currency``.
+
+    Raises:
+        ValidationError: negative limit or a currency that is not 3 capital letters.
+    """
+    if not isinstance(credit_limit, int) or isinstance(credit_limit, bool) or credit_limit < 0:
+        raise ValidationError("credit_limit must be a non-negative integer of minor units.")
+    account = CreditAccount.objects.create(
+        owner=owner, credit_limit=credit_limit, currency=_validate_currency(currency)
+    )
+    audit.record("account.opened", actor=actor, object_type="credit_account",
+                 object_id=account.pk,
+                 details={"credit_limit": credit_limit, "currency": currency})
+    return account
+
+
+@transaction.atomic
+def customer_create(
+    *, actor: Any, username: str, password: str | None, credit_limit: int, currency: str,
+    email: str = "",
+) -> tuple[User, CreditAccount]:
+    """Create a cardholder (group ``customer``) with one credit account.
+
+    ``password=None`` creates a user who cannot log in (e.g. replayed historical customers).
+
+    Raises:
+        ValidationError: the username is taken, or as :func:`credit_account_create`.
+    """
+    if User.objects.filter(username=username).exists():
+        raise ValidationError("That username is taken.", code="username_taken")
+    user = User.objects.create_user(username=username, password=password, email=email)
+    group, _ = Group.objects.get_or_create(name="customer")
+    user.groups.add(group)
+    audit.record("user.created", actor=actor, object_type="user", object_id=user.pk,
+                 details={"username": username, "role": "customer"})
+    account = credit_account_create(actor=actor, owner=user, credit_limit=credit_limit,
+                                    currency=currency)
+    return user, account
+
+
+@transaction.atomic
+def card_create(
+    *, actor: Any, account_id: object, pan: str, exp_month: int, exp_year: int,
+    today: dt.date | None = None,
+) -> Card:
+    """Put a PAN into the vault for one of ``actor``'s accounts; returns the card (its token).
+
+    The PAN is validated (13-19 digits, Luhn), encrypted with AES-256-GCM bound to the new row,
+    indexed by HMAC-SHA256, and kept for display as bin (first 6) + last4 only.
+
+    Raises:
+        InvalidCard: bad PAN, month outside 1-12, or expired.
+        DuplicateCard: the PAN is already in the vault.
+        NotFoundError: the account is not ``actor``'s.
+    """
+    digits = normalize_pan(pan)
+    today = today or timezone.now().date()
+    if not (isinstance(exp_month, int) and 1 <= exp_month <= 12):
+        raise InvalidCard("exp_month must be 1-12.")
+    if not (isinstance(exp_year, int) and 2000 <= exp_year <= 2100):
+        raise InvalidCard("exp_year must be a four-digit year.")
+    if (exp_year, exp_month) < (today.year, today.month):
+        raise InvalidCard("The card has expired.")
+    account = account_get_for(actor=actor, account_id=account_id)
+    index = pan_blind_index(digits)
+    if Card.objects.filter(pan_index=index).exists():
+        raise DuplicateCard("This card is already registered.")
+    card_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            card = Card.objects.create(
+                id=card_id,
+                account=account,
+                pan_encrypted=crypto.encrypt(
+                    digits.encode(), aad=crypto.aad_for(CARD_TABLE, "pan", card_id)
+                ),
+                pan_index=index,
+                bin=digits[:6],
+                last4=digits[-4:],
+                exp_month=exp_month,
+                exp_year=exp_year,
+            )
+    except IntegrityError:
+        raise DuplicateCard("This card is already registered.") from None
+    audit.record("card.created", actor=actor, object_type="card", object_id=card.pk,
+                 details={"bin": card.bin, "last4": card.last4, "account": str(account.pk)})
+    return card

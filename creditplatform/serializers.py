@@ -1,0 +1,72 @@
+"""Field types shared by every app's API: strict minor units and ISO 4217 currency codes."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "format": "int64",
+                      "description": "Integer of minor units (e.g. cents)."})
+class MinorUnitsField(serializers.Field):
+    """A positive JSON integer of minor units, at most ``settings.LEDGER_MAX_AMOUNT``.
+
+    Rejects floats (``10.0``, ``1e400``, NaN), strings (``"10"``), booleans, zero and negatives
+    with a validation error: money never travels as a float.
+    """
+
+    default_error_messages = {
+        "type": "Must be a JSON integer of minor units (no floats, no strings).",
+        "positive": "Must be positive.",
+        "max": "Must be at most {max}.",
+    }
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("type")
+        if data <= 0:
+            self.fail("positive")
+        if data > settings.LEDGER_MAX_AMOUNT:
+            self.fail("max", max=settings.LEDGER_MAX_AMOUNT)
+        return data
+
+    def to_representation(self, value: int) -> int:
+        return int(value)
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class CurrencyField(serializers.CharField):
+    """An ISO 4217 alphabetic currency code (three capital letters)."""
+
+    default_error_messages = {"currency": "Must be an ISO 4217 code such as EUR."}
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_length", 3)
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if not _CURRENCY.match(value):
+            self.fail("currency")
+        return value
+
+
+class SafeTextField(serializers.CharField):
+    """Free text without control or bidirectional-override characters."""
+
+    _BAD = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
+    default_error_messages = {"chars": "Control and bidirectional characters are not allowed."}
+
+    def to_internal_value(self, data: Any) -> str:
+        value = super().to_internal_value(data)
+        if self._BAD.search(value):
+            self.fail("chars")
+        return value

@@ -1,0 +1,15 @@
+"""Celery tasks of the fraud app: take ids, call a service, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from fraud import services
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, max_retries=5,
+             autoretry_for=(ConnectionError,), retry_backoff=True)
+def score_entry(entry_id: str) -> float | None:
+    """Score one journal entry (see :func:`fraud.services.entry_score`)."""
+    fs = services.entry_score(entry_id=entry_id)
+    return None if fs is None else fs.score

@@ -1,0 +1,17 @@
+import io
+
+import pytest
+from django.core.management import call_command
+
+from accounts.models import CreditAccount
+
+pytestmark = pytest.mark.django_db
+
+
+def test_create_customer_prints_account_id():
+    out = io.StringIO()
+    call_command("create_customer", "--username", "ann", "--password", "pw-9f8e7d6c",
+                 "--credit-limit", "50000", "--currency", "USD", stdout=out)
+    account = CreditAccount.objects.get(pk=out.getvalue().strip())
+    assert (account.owner.username, account.credit_limit, account.currency) == ("ann", 50000, "USD")
+    assert account.owner.check_password("pw-9f8e7d6c")
