@@ -29,11 +29,14 @@ def owner_path(model: type[Model]) -> str:
     return OWNER_PATHS[model._meta.label_lower]
 
 
-def scope_for_api(actor: Any, queryset: QuerySet) -> QuerySet:
+def scope_for_api(actor: Any, queryset: QuerySet, *, permission: str | None = None) -> QuerySet:
     """Filter ``queryset`` to what ``actor`` may reach through the API.
 
-    Returns ``queryset.none()`` for anonymous or inactive actors. Never raises for someone
-    else's object: the caller's ``get`` then answers not found.
+    Without ``permission``: the actor's own objects. With ``permission`` (an operation beyond
+    ownership, e.g. ``ledger.refund_journalentry``): every object for an actor holding that
+    model permission, none for anyone else. Returns ``queryset.none()`` for anonymous or
+    inactive actors. Never raises for someone else's object: the caller's ``get`` then answers
+    not found.
     """
     if isinstance(actor, SystemActor):
         return queryset
@@ -41,6 +44,8 @@ def scope_for_api(actor: Any, queryset: QuerySet) -> QuerySet:
         return queryset.none()
     if not getattr(actor, "is_active", False):
         return queryset.none()
+    if permission is not None:
+        return queryset if actor.has_perm(permission) else queryset.none()
     return queryset.filter(**{owner_path(queryset.model): actor})
 
 

@@ -25,12 +25,20 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_user", "accounts.add_user", "accounts.change_user",
         "accounts.view_creditaccount", "accounts.view_card", "auth.view_group",
         "auth.change_group", "ledger.view_journalentry", "fraud.view_alert",
+        "ledger.refund_journalentry", "ledger.reverse_journalentry",
     ],
 }
 
 
-def sync_roles(group_model: Any, permission_model: Any) -> None:
-    """Create each role group and set exactly its permissions (models may be historical)."""
+def sync_roles(group_model: Any, permission_model: Any, *, strict: bool = True) -> None:
+    """Create each role group and set exactly its permissions (models may be historical).
+
+    ``strict=False`` (inside migrations) skips permissions whose models a later migration
+    creates; the ``post_migrate`` sync after every migrate completes them.
+
+    Raises:
+        LookupError: with ``strict``, a permission named here does not exist.
+    """
     for role, perms in ROLE_PERMISSIONS.items():
         group, _ = group_model.objects.get_or_create(name=role)
         wanted = []
@@ -40,6 +48,8 @@ def sync_roles(group_model: Any, permission_model: Any) -> None:
                 content_type__app_label=app_label, codename=codename
             ).first()
             if perm is None:
+                if not strict:
+                    continue
                 raise LookupError(f"permission {dotted} does not exist")
             wanted.append(perm)
         group.permissions.set(wanted)

@@ -1,7 +1,9 @@
-"""django-auditlog registrations for every model that holds money, identity or fraud decisions.
+"""django-auditlog registrations for the models that hold money, identity or fraud decisions.
 
-Sensitive values are excluded (ciphertexts, blind indexes, password hashes) or masked to the
-last 4 characters (``AUDITLOG_MASK_CALLABLE = compliance.audit.mask_last4``).
+Derived rows (fraud scores, ledger account headers) are not logged: the journal entries and
+alerts they belong to are. Sensitive values are excluded (ciphertexts, blind indexes,
+password hashes) or masked to the last 4 characters
+(``AUDITLOG_MASK_CALLABLE = compliance.audit.mask_last4``).
 """
 
 from __future__ import annotations
@@ -12,19 +14,21 @@ from auditlog.registry import auditlog
 def register_all() -> None:
     """Register the audited models once (idempotent)."""
     from accounts.models import Card, CreditAccount, User
-    from fraud.models import Alert, FraudScore
-    from ledger.models import JournalEntry, LedgerAccount, Posting
+    from fraud.models import Alert
+    from ledger.models import Hold, JournalEntry, Posting
 
     targets = [
         (User, {"exclude_fields": ["password", "last_login"]}),
         (CreditAccount, {}),
         (Card, {"exclude_fields": ["pan_encrypted", "pan_index"]}),
-        (LedgerAccount, {}),
         (JournalEntry, {}),
         (Posting, {}),
+        (Hold, {}),
         (Alert, {}),
-        (FraudScore, {}),
     ]
     for model, options in targets:
         if not auditlog.contains(model):
-            auditlog.register(model, **options)
+            # concrete fields only: reverse relations would cost a query each per save
+            excluded = set(options.get("exclude_fields", []))
+            fields = [f.name for f in model._meta.concrete_fields if f.name not in excluded]
+            auditlog.register(model, include_fields=fields, **options)

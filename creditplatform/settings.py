@@ -139,6 +139,7 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "ledger.tasks.idempotency_purge", "schedule": 3600.0},
+    "holds-expire": {"task": "ledger.tasks.holds_expire", "schedule": 60.0},
 }
 
 # --- Auth ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Avg, Count, Sum
+from django.db.models import Avg, Count, Q, Sum
 
 from accounts.models import Card
 from ledger.models import JournalEntry
@@ -55,29 +55,23 @@ def decide(request: PreauthRequest) -> PreauthDecision:
     if card is not None:
         if card.status != Card.Status.ACTIVE:
             decline.append("card_frozen")
+        velocity_since = when - timedelta(seconds=cfg["velocity_window_seconds"])
+        testing_since = when - timedelta(seconds=cfg["card_testing_window_seconds"])
+        amount_since = when - timedelta(seconds=cfg["velocity_amount_window_seconds"])
+        small = cfg["card_testing_small_amount"]
         recent = charges.filter(
-            card=card,
-            occurred_at__gt=when - timedelta(seconds=cfg["velocity_window_seconds"]),
+            card=card, occurred_at__gt=min(velocity_since, testing_since, amount_since),
             occurred_at__lte=when,
         ).aggregate(
-            n=Count("id"),
+            n=Count("id", filter=Q(occurred_at__gt=velocity_since)),
+            small=Count("id", filter=Q(occurred_at__gt=testing_since, amount__lte=small)),
+            total=Sum("amount", filter=Q(occurred_at__gt=amount_since)),
         )
         if recent["n"] + 1 > cfg["velocity_max_count"]:
             decline.append("velocity_count")
-        if request.amount <= cfg["card_testing_small_amount"]:
-            small = charges.filter(
-                card=card, amount__lte=cfg["card_testing_small_amount"],
-                occurred_at__gt=when - timedelta(seconds=cfg["card_testing_window_seconds"]),
-                occurred_at__lte=when,
-            ).count()
-            if small + 1 > cfg["card_testing_max_small"]:
-                decline.append("card_testing")
-        hour_sum = charges.filter(
-            card=card,
-            occurred_at__gt=when - timedelta(seconds=cfg["velocity_amount_window_seconds"]),
-            occurred_at__lte=when,
-        ).aggregate(s=Sum("amount"))["s"] or 0
-        if hour_sum + request.amount > cfg["velocity_max_amount"]:
+        if request.amount <= small and recent["small"] + 1 > cfg["card_testing_max_small"]:
+            decline.append("card_testing")
+        if (recent["total"] or 0) + request.amount > cfg["velocity_max_amount"]:
             reasons.append("velocity_amount")
     history = charges.filter(
         account=request.account,

@@ -10,7 +10,9 @@ from creditplatform.errors import (
 __all__ = [
     "ApplicationError", "NotFoundError", "ServiceUnavailableError", "ValidationError",
     "InsufficientCredit", "CurrencyMismatch", "CardDeclined", "AccountNotActive",
-    "PaymentExceedsBalance", "IdempotencyKeyMissing", "IdempotencyKeyInvalid",
+    "PaymentExceedsBalance", "HoldExpired", "AlreadyCaptured", "HoldNotOpen",
+    "CaptureExceedsHold", "RefundExceedsCharge", "NotRefundable", "AlreadyReversed",
+    "ReversalNotAllowed", "IdempotencyKeyMissing", "IdempotencyKeyInvalid",
     "IdempotencyKeyMismatch", "IdempotencyKeyInUse", "InvalidAmount",
 ]
 
@@ -92,3 +94,67 @@ class IdempotencyKeyInUse(ApplicationError):
     status = 409
     code = "idempotency_key_in_use"
     title = "Request with this Idempotency-Key in progress"
+
+
+class HoldExpired(ApplicationError):
+    """The authorization passed its ``expires_at``; its amount is (or will be) released."""
+
+    status = 409
+    code = "hold_expired"
+    title = "Authorization expired"
+
+
+class AlreadyCaptured(ApplicationError):
+    """The authorization was captured already (with another amount), or cannot be voided."""
+
+    status = 409
+    code = "already_captured"
+    title = "Authorization already captured"
+
+
+class HoldNotOpen(ApplicationError):
+    """The authorization was voided."""
+
+    status = 409
+    code = "hold_voided"
+    title = "Authorization voided"
+
+
+class CaptureExceedsHold(ApplicationError):
+    """A capture larger than the authorized amount."""
+
+    status = 422
+    code = "capture_exceeds_authorization"
+    title = "Capture exceeds authorization"
+
+
+class RefundExceedsCharge(ApplicationError):
+    """The refund is larger than what is left of the charge after earlier refunds."""
+
+    status = 422
+    code = "refund_exceeds_charge"
+    title = "Refund exceeds charge"
+
+
+class NotRefundable(ApplicationError):
+    """Only charges and captures that are not reversed can be refunded."""
+
+    status = 422
+    code = "not_refundable"
+    title = "Not refundable"
+
+
+class AlreadyReversed(ApplicationError):
+    """An entry is reversed at most once."""
+
+    status = 409
+    code = "already_reversed"
+    title = "Already reversed"
+
+
+class ReversalNotAllowed(ApplicationError):
+    """Reversals and refunds cannot be reversed; or the reversal would exceed the credit limit."""
+
+    status = 422
+    code = "reversal_not_allowed"
+    title = "Reversal not allowed"

@@ -72,6 +72,14 @@ class JournalEntry(models.Model):
     reverses = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversal"
     )
+    original = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="refunds",
+        help_text="For a refund: the charge or capture it gives money back for.",
+    )
+    hold = models.OneToOneField(
+        "Hold", null=True, blank=True, on_delete=models.PROTECT, related_name="capture_entry",
+        help_text="For a capture: the authorization it captured (at most one capture).",
+    )
     fraud_decision = models.CharField(max_length=10, blank=True)
     fraud_reasons = models.JSONField(default=list, blank=True)
     actor_type = models.CharField(max_length=20, blank=True)
@@ -80,6 +88,10 @@ class JournalEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "journal entries"
+        permissions = [
+            ("refund_journalentry", "Can refund a charge or capture"),
+            ("reverse_journalentry", "Can reverse a journal entry"),
+        ]
         indexes = [
             models.Index(fields=["account", "-created_at"]),
             models.Index(fields=["account", "occurred_at"]),
@@ -92,6 +104,53 @@ class JournalEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} {self.currency} ({self.id})"
+
+
+class Hold(models.Model):
+    """An authorization: ``amount`` minor units reserved (``pending``) until captured, voided or
+    expired at ``expires_at``. Captured at most once, fully or partly; the rest is released.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        CAPTURED = "captured"
+        VOIDED = "voided"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT, related_name="holds")
+    card = models.ForeignKey(Card, null=True, blank=True, on_delete=models.PROTECT,
+                             related_name="holds")
+    amount = models.BigIntegerField()
+    captured_amount = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    merchant = models.CharField(max_length=100, blank=True)
+    description = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    occurred_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    fraud_decision = models.CharField(max_length=10, blank=True)
+    fraud_reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "expires_at"]),
+            models.Index(fields=["account", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="hold_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(captured_amount__gte=0)
+                & models.Q(captured_amount__lte=models.F("amount")),
+                name="hold_captured_within_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"hold {self.amount} {self.currency} ({self.status})"
 
 
 class Posting(models.Model):

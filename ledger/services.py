@@ -13,27 +13,39 @@ Amounts are integers of minor units of an ISO 4217 currency.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.exceptions import NotFoundError
 from accounts.models import Card, CreditAccount
+from accounts.permissions import scope_for_api
 from accounts.selectors import account_get_for
 from compliance import audit
+from compliance.audit import SystemActor
 from ledger import preauth
 from ledger.exceptions import (
     AccountNotActive,
+    AlreadyCaptured,
+    AlreadyReversed,
+    CaptureExceedsHold,
     CardDeclined,
     CurrencyMismatch,
+    HoldExpired,
+    HoldNotOpen,
     InsufficientCredit,
     InvalidAmount,
+    NotRefundable,
     PaymentExceedsBalance,
+    RefundExceedsCharge,
+    ReversalNotAllowed,
 )
-from ledger.models import JournalEntry, LedgerAccount, Posting
+from ledger.models import Hold, JournalEntry, LedgerAccount, Posting
 from ledger.signals import entry_posted
 
 MERCHANT_SETTLEMENT = "merchant_settlement"
@@ -56,6 +68,7 @@ def validate_amount(amount: object) -> int:
 
 
 def _platform_account(prefix: str, currency: str, kind: str) -> LedgerAccount:
+    """The platform's ledger account ``prefix:currency`` (created on first use)."""
     account, _ = LedgerAccount.objects.get_or_create(
         code=f"{prefix}:{currency}", defaults={"kind": kind, "currency": currency}
     )
@@ -76,7 +89,8 @@ def _post_entry(
     *, kind: str, account: CreditAccount, amount: int, legs: list[tuple[LedgerAccount, int]],
     actor: Any, card: Card | None = None, merchant: str = "", description: str = "",
     occurred_at: dt.datetime | None = None, fraud: preauth.PreauthDecision | None = None,
-    reverses: JournalEntry | None = None,
+    reverses: JournalEntry | None = None, original: JournalEntry | None = None,
+    hold: Hold | None = None,
 ) -> JournalEntry:
     """Write one journal entry and its postings; the legs must sum to zero (double entry)."""
     if sum(amt for _, amt in legs) != 0 or len(legs) < 2:
@@ -85,7 +99,8 @@ def _post_entry(
     entry = JournalEntry.objects.create(
         kind=kind, account=account, amount=amount, currency=account.currency, card=card,
         merchant=merchant, description=description,
-        occurred_at=occurred_at or timezone.now(), reverses=reverses,
+        occurred_at=occurred_at or timezone.now(), reverses=reverses, original=original,
+        hold=hold,
         fraud_decision=fraud.decision if fraud else "",
         fraud_reasons=list(fraud.reasons) if fraud else [],
         actor_type=actor_type, actor_id=str(actor_id),
@@ -121,6 +136,31 @@ class ChargeResult:
     fraud: preauth.PreauthDecision
 
 
+def _authorize(
+    *, account: CreditAccount, card_id: object, amount: int, currency: str, merchant: str,
+    when: dt.datetime,
+) -> tuple[Card | None, preauth.PreauthDecision]:
+    """Card on the (locked) account, pre-authorization rules, then available credit."""
+    card = None
+    if card_id is not None:
+        card = (Card.objects.filter(pk=card_id, account=account).first()
+                if _is_uuid(card_id) else None)
+        if card is None:
+            raise NotFoundError("No such card on this account.")
+    decision = preauth.decide(preauth.PreauthRequest(
+        account=account, card=card, amount=amount, currency=currency, merchant=merchant,
+        occurred_at=when,
+    ))
+    if decision.decision == preauth.DECLINE:
+        raise CardDeclined("The charge was declined by pre-authorization rules.",
+                           extra={"reasons": list(decision.reasons)})
+    if amount > account.available:
+        raise InsufficientCredit(
+            "The amount exceeds the available credit.", extra={"available": account.available}
+        )
+    return card, decision
+
+
 @transaction.atomic
 def charge_create(
     *, actor: Any, account_id: object, amount: int, currency: str, card_id: object = None,
@@ -140,24 +180,9 @@ def charge_create(
     """
     validate_amount(amount)
     account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
-    card = None
-    if card_id is not None:
-        card = (Card.objects.filter(pk=card_id, account=account).first()
-                if _is_uuid(card_id) else None)
-        if card is None:
-            raise NotFoundError("No such card on this account.")
     when = occurred_at or timezone.now()
-    decision = preauth.decide(preauth.PreauthRequest(
-        account=account, card=card, amount=amount, currency=currency, merchant=merchant,
-        occurred_at=when,
-    ))
-    if decision.decision == preauth.DECLINE:
-        raise CardDeclined("The charge was declined by pre-authorization rules.",
-                           extra={"reasons": list(decision.reasons)})
-    if amount > account.available:
-        raise InsufficientCredit(
-            "The amount exceeds the available credit.", extra={"available": account.available}
-        )
+    card, decision = _authorize(account=account, card_id=card_id, amount=amount,
+                                currency=currency, merchant=merchant, when=when)
     entry = _post_entry(
         kind=JournalEntry.Kind.CHARGE, account=account, amount=amount,
         legs=[(_receivable(account), amount),
@@ -205,10 +230,245 @@ def payment_create(*, actor: Any, account_id: object, amount: int, currency: str
 
 
 def _is_uuid(value: object) -> bool:
-    import uuid
-
     try:
         uuid.UUID(str(value))
     except ValueError:
         return False
     return True
+
+
+# --- Authorizations (holds) ---------------------------------------------------------------
+
+
+@transaction.atomic
+def hold_create(
+    *, actor: Any, account_id: object, amount: int, currency: str, card_id: object = None,
+    merchant: str = "", description: str = "", occurred_at: dt.datetime | None = None,
+    ttl_seconds: int | None = None,
+) -> tuple[Hold, preauth.PreauthDecision]:
+    """Authorize ``amount`` minor units: reserve it as ``pending`` until capture, void or expiry.
+
+    No journal entry is written (nothing is owed yet); available credit drops at once.
+    ``ttl_seconds`` defaults to ``settings.LEDGER_HOLD_TTL_SECONDS`` (7 days, the usual card
+    network validity for an authorization).
+
+    Raises:
+        As :func:`charge_create`.
+    """
+    validate_amount(amount)
+    account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
+    when = occurred_at or timezone.now()
+    card, decision = _authorize(account=account, card_id=card_id, amount=amount,
+                                currency=currency, merchant=merchant, when=when)
+    ttl = settings.LEDGER_HOLD_TTL_SECONDS if ttl_seconds is None else ttl_seconds
+    hold = Hold.objects.create(
+        account=account, card=card, amount=amount, currency=currency, merchant=merchant,
+        description=description, occurred_at=when,
+        expires_at=timezone.now() + dt.timedelta(seconds=ttl),
+        fraud_decision=decision.decision, fraud_reasons=list(decision.reasons),
+    )
+    account.pending += amount
+    account.save(update_fields=["pending", "updated_at"])
+    audit.record("hold.created", actor=actor, object_type="hold", object_id=hold.pk,
+                 details={"amount": amount, "currency": currency, "account": str(account.pk),
+                          "fraud_decision": decision.decision})
+    return hold, decision
+
+
+def _lock_hold(*, actor: Any, hold_id: object) -> tuple[CreditAccount, Hold]:
+    """Lock the hold's account row, then the hold row (the one lock order for holds)."""
+    if not _is_uuid(hold_id):
+        raise NotFoundError("No such authorization.")
+    account_id = (scope_for_api(actor, Hold.objects.all()).filter(pk=hold_id)
+                  .values_list("account_id", flat=True).first())
+    if account_id is None:
+        raise NotFoundError("No such authorization.")
+    account = account_get_for(actor=actor, account_id=account_id, for_update=True)
+    hold = Hold.objects.select_for_update().get(pk=hold_id)
+    return account, hold
+
+
+def _release(account: CreditAccount, hold: Hold, status: str) -> None:
+    account.pending -= hold.amount
+    account.save(update_fields=["pending", "updated_at"])
+    hold.status = status
+    hold.closed_at = timezone.now()
+    hold.save(update_fields=["status", "closed_at"])
+
+
+@transaction.atomic
+def hold_capture(*, actor: Any, hold_id: object, amount: int | None = None) -> Hold:
+    """Capture an authorization, fully (``amount=None``) or partly; the rest is released.
+
+    Idempotent in itself: capturing a captured hold again with the same amount returns it
+    unchanged (one capture entry, ever).
+
+    Raises:
+        NotFoundError, InvalidAmount, CaptureExceedsHold, HoldExpired, HoldNotOpen (voided),
+        AlreadyCaptured (captured with another amount).
+    """
+    account, hold = _lock_hold(actor=actor, hold_id=hold_id)
+    amount = hold.amount if amount is None else validate_amount(amount)
+    if hold.status == Hold.Status.CAPTURED:
+        if amount == hold.captured_amount:
+            return hold
+        raise AlreadyCaptured("This authorization was captured already.",
+                              extra={"captured_amount": hold.captured_amount})
+    if hold.status == Hold.Status.VOIDED:
+        raise HoldNotOpen("This authorization was voided.")
+    if hold.status == Hold.Status.EXPIRED or hold.expires_at <= timezone.now():
+        raise HoldExpired("This authorization has expired.")
+    if amount > hold.amount:
+        raise CaptureExceedsHold("A capture cannot exceed the authorized amount.",
+                                 extra={"authorized": hold.amount})
+    entry = _post_entry(
+        kind=JournalEntry.Kind.CAPTURE, account=account, amount=amount,
+        legs=[(_receivable(account), amount),
+              (_platform_account(MERCHANT_SETTLEMENT, hold.currency,
+                                 LedgerAccount.Kind.LIABILITY), -amount)],
+        actor=actor, card=hold.card, merchant=hold.merchant, description=hold.description,
+        occurred_at=timezone.now(), hold=hold,
+        fraud=preauth.PreauthDecision(hold.fraud_decision or preauth.APPROVE,
+                                      list(hold.fraud_reasons)),
+    )
+    account.pending -= hold.amount
+    account.posted += amount
+    account.save(update_fields=["pending", "posted", "updated_at"])
+    hold.status = Hold.Status.CAPTURED
+    hold.captured_amount = amount
+    hold.closed_at = timezone.now()
+    hold.save(update_fields=["status", "captured_amount", "closed_at"])
+    audit.record("hold.captured", actor=actor, object_type="hold", object_id=hold.pk,
+                 details={"amount": amount, "entry": str(entry.pk)})
+    return hold
+
+
+@transaction.atomic
+def hold_void(*, actor: Any, hold_id: object) -> Hold:
+    """Void an open authorization, releasing its amount. Voiding twice changes nothing.
+
+    Raises:
+        NotFoundError, AlreadyCaptured, HoldExpired.
+    """
+    account, hold = _lock_hold(actor=actor, hold_id=hold_id)
+    if hold.status == Hold.Status.VOIDED:
+        return hold
+    if hold.status == Hold.Status.CAPTURED:
+        raise AlreadyCaptured("A captured authorization cannot be voided; refund it instead.")
+    if hold.status == Hold.Status.EXPIRED:
+        raise HoldExpired("This authorization has expired; its amount was released.")
+    _release(account, hold, Hold.Status.VOIDED)
+    audit.record("hold.voided", actor=actor, object_type="hold", object_id=hold.pk,
+                 details={"amount": hold.amount})
+    return hold
+
+
+def holds_expire(*, now: dt.datetime | None = None, batch: int = 500) -> int:
+    """Release every open authorization past its expiry, each exactly once.
+
+    Each hold is released in its own transaction under the account and hold row locks, and
+    only if it is still open, so concurrent runs (or a capture racing the expiry) never release
+    an amount twice. Returns how many holds this call expired.
+    """
+    actor = SystemActor("holds_expire")
+    now = now or timezone.now()
+    expired = 0
+    ids = list(Hold.objects.filter(status=Hold.Status.OPEN, expires_at__lte=now)
+               .order_by("expires_at").values_list("id", flat=True)[:batch])
+    for hold_id in ids:
+        with transaction.atomic():
+            account, hold = _lock_hold(actor=actor, hold_id=hold_id)
+            if hold.status != Hold.Status.OPEN or hold.expires_at > now:
+                continue
+            _release(account, hold, Hold.Status.EXPIRED)
+            audit.record("hold.expired", actor=actor, object_type="hold", object_id=hold.pk,
+                         details={"amount": hold.amount})
+            expired += 1
+    return expired
+
+
+# --- Refunds and reversals -----------------------------------------------------------------
+
+
+def _lock_entry(*, actor: Any, entry_id: object, permission: str) -> tuple[CreditAccount,
+                                                                            JournalEntry]:
+    """Find an entry ``actor`` may act on with ``permission``; lock its account row."""
+    if not _is_uuid(entry_id):
+        raise NotFoundError("No such transaction.")
+    entry = (scope_for_api(actor, JournalEntry.objects.all(), permission=permission)
+             .filter(pk=entry_id).first())
+    if entry is None:
+        raise NotFoundError("No such transaction.")
+    account = CreditAccount.objects.select_for_update().get(pk=entry.account_id)
+    return account, entry
+
+
+@transaction.atomic
+def refund_create(*, actor: Any, entry_id: object, amount: int) -> JournalEntry:
+    """Refund part or all of a charge or capture: never more than what is left of it.
+
+    Double entry: debit merchant settlement, credit the cardholder's receivable. Needs the
+    ``ledger.refund_journalentry`` permission (merchants' partners and staff, not cardholders).
+
+    Raises:
+        NotFoundError, InvalidAmount, NotRefundable, RefundExceedsCharge.
+    """
+    validate_amount(amount)
+    account, original = _lock_entry(actor=actor, entry_id=entry_id,
+                                    permission="ledger.refund_journalentry")
+    if original.kind not in (JournalEntry.Kind.CHARGE, JournalEntry.Kind.CAPTURE):
+        raise NotRefundable("Only charges and captures can be refunded.")
+    if JournalEntry.objects.filter(reverses=original).exists():
+        raise NotRefundable("A reversed charge cannot be refunded.")
+    refunded = original.refunds.aggregate(s=Sum("amount"))["s"] or 0
+    left = original.amount - refunded
+    if amount > left:
+        raise RefundExceedsCharge("The refund exceeds what is left of the charge.",
+                                  extra={"refundable": left})
+    entry = _post_entry(
+        kind=JournalEntry.Kind.REFUND, account=account, amount=amount,
+        legs=[(_platform_account(MERCHANT_SETTLEMENT, account.currency,
+                                 LedgerAccount.Kind.LIABILITY), amount),
+              (_receivable(account), -amount)],
+        actor=actor, card=original.card, merchant=original.merchant, original=original,
+        description=f"refund of {original.pk}",
+    )
+    account.posted -= amount
+    account.save(update_fields=["posted", "updated_at"])
+    audit.record("refund.posted", actor=actor, object_type="journal_entry", object_id=entry.pk,
+                 details={"amount": amount, "original": str(original.pk)})
+    return entry
+
+
+@transaction.atomic
+def reversal_create(*, actor: Any, entry_id: object, reason: str) -> JournalEntry:
+    """Reverse a journal entry: a new entry with every posting negated, linked to it.
+
+    At most one reversal per entry (a OneToOne link; the database refuses a second). Needs
+    the ``ledger.reverse_journalentry`` permission (operations staff).
+
+    Raises:
+        NotFoundError, AlreadyReversed, ReversalNotAllowed (a reversal, a refunded charge, or
+        a payment whose reversal would exceed the credit limit).
+    """
+    account, entry = _lock_entry(actor=actor, entry_id=entry_id,
+                                 permission="ledger.reverse_journalentry")
+    if JournalEntry.objects.filter(reverses=entry).exists():
+        raise AlreadyReversed("This entry was reversed already.")
+    if entry.kind == JournalEntry.Kind.REVERSAL or entry.refunds.exists():
+        raise ReversalNotAllowed("Reversals and refunded charges cannot be reversed.")
+    postings = list(entry.postings.select_related("ledger_account"))
+    receivable_delta = -sum(p.amount for p in postings
+                            if p.ledger_account.credit_account_id == account.pk)
+    if account.posted + receivable_delta + account.pending > account.credit_limit:
+        raise ReversalNotAllowed("The reversal would exceed the credit limit.")
+    reversal = _post_entry(
+        kind=JournalEntry.Kind.REVERSAL, account=account, amount=entry.amount,
+        legs=[(p.ledger_account, -p.amount) for p in postings], actor=actor, card=entry.card,
+        merchant=entry.merchant, description=reason[:200], reverses=entry,
+    )
+    account.posted += receivable_delta
+    account.save(update_fields=["posted", "updated_at"])
+    audit.record("entry.reversed", actor=actor, object_type="journal_entry",
+                 object_id=reversal.pk, details={"reverses": str(entry.pk), "reason": reason})
+    return reversal

@@ -11,3 +11,11 @@ from ledger import idempotency
 def idempotency_purge() -> int:
     """Delete idempotency records past their expiry; returns the number deleted."""
     return idempotency.idempotency_purge()
+
+
+@shared_task
+def holds_expire() -> int:
+    """Release open authorizations past their expiry (each exactly once)."""
+    from ledger import services
+
+    return services.holds_expire()

@@ -11,7 +11,8 @@ def forward(apps, schema_editor):
         app_config.models_module = None
     from accounts.roles import sync_roles
 
-    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
+    sync_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"),
+               strict=False)
 
 
 class Migration(migrations.Migration):

@@ -70,3 +70,67 @@ class EntryOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "amount", "currency", "card", "merchant", "description",
                   "occurred_at", "created_at", "reverses", "fraud_decision"]
         read_only_fields = fields
+
+
+class AuthorizationInput(ChargeInput):
+    expires_in = serializers.IntegerField(required=False, min_value=60, max_value=30 * 86400,
+                                          help_text="seconds until the hold expires")
+
+
+class CaptureInput(serializers.Serializer):
+    amount = MinorUnitsField(required=False, help_text="omit to capture the full amount")
+
+
+class EmptyInput(serializers.Serializer):
+    pass
+
+
+class RefundInput(serializers.Serializer):
+    amount = MinorUnitsField()
+
+
+class ReversalInput(serializers.Serializer):
+    reason = SafeTextField(max_length=200)
+
+
+class HoldOutput(serializers.ModelSerializer):
+    """An authorization: ``amount`` reserved, ``captured_amount`` once captured."""
+
+    fraud = serializers.SerializerMethodField()
+    capture_entry = serializers.SerializerMethodField()
+
+    class Meta:
+        from ledger.models import Hold
+
+        model = Hold
+        fields = ["id", "status", "amount", "captured_amount", "currency", "account", "card",
+                  "merchant", "description", "expires_at", "created_at", "closed_at", "fraud",
+                  "capture_entry"]
+        read_only_fields = fields
+
+    def get_fraud(self, obj: Any) -> dict[str, Any]:
+        return {"decision": obj.fraud_decision, "reasons": list(obj.fraud_reasons)}
+
+    def get_capture_entry(self, obj: Any) -> str | None:
+        entry = getattr(obj, "capture_entry", None)
+        return str(entry.pk) if entry is not None else None
+
+
+class StatementOutput(serializers.Serializer):
+    account = serializers.UUIDField(source="account.pk")
+    currency = serializers.CharField(source="account.currency")
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    opening_balance = serializers.IntegerField()
+    closing_balance = serializers.IntegerField()
+    totals = serializers.DictField(child=serializers.IntegerField())
+
+
+class StatementQuery(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if attrs["end"] <= attrs["start"]:
+            raise serializers.ValidationError({"end": "must be after start"})
+        return attrs
