@@ -7,8 +7,10 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/fraud-handbook-sample.csv
 PORT   ?= 8000
 
-TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/creditplatform} \
-	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+# One test database and cache prefix per checkout, so clones on one machine never collide.
+CHECKOUT := $(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-8)
+TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/creditplatform_$(CHECKOUT)} \
+	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} CACHE_KEY_PREFIX=test-$(CHECKOUT) \
 	CELERY_TASK_ALWAYS_EAGER=true VAR_DIR=$(CURDIR)/var/test \
 	PASSWORD_HASHERS=django.contrib.auth.hashers.MD5PasswordHasher
 

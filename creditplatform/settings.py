@@ -171,7 +171,8 @@ REST_FRAMEWORK = {
 }
 
 SIMPLE_JWT = {
-    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=5)),
+    # at most 5 minutes, whatever the environment says
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=min(5, env.int("JWT_ACCESS_MINUTES", default=5))),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=1)),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
@@ -183,6 +184,8 @@ SIMPLE_JWT = {
     "LEEWAY": 0,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "sub",
+    "CHECK_REVOKE_TOKEN": True,
+    "TOKEN_REFRESH_SERIALIZER": "accounts.tokens.RotatingRefreshSerializer",
 }
 
 SPECTACULAR_SETTINGS = {

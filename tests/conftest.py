@@ -51,8 +51,14 @@ def _allow_test_flush() -> None:
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> Iterator[None]:
-    """Each test starts with an empty Redis database (no stale idempotent replays)."""
-    cache.clear()
+    """Each test starts with no cached keys of this checkout (no stale idempotent replays).
+
+    Only this checkout's prefix is deleted: other clones on the machine share the Redis db.
+    """
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    else:
+        cache.clear()
     yield
 
 

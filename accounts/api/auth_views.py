@@ -44,7 +44,8 @@ class TokenObtainApi(TokenObtainPairView):
 
 
 class TokenRefreshApi(TokenRefreshView):
-    """``{refresh} -> {access, refresh}``; the old refresh token is blacklisted (rotation)."""
+    """``{refresh} -> {access, refresh}``; the old refresh token is blacklisted (rotation), and
+    a blacklisted one presented again revokes every session of its user (reuse detection)."""
 
 
 class LogoutInput(serializers.Serializer):
