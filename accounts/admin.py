@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import Card, CreditAccount, User
+from accounts import api_clients
+from accounts.models import ApiClient, ApiKey, Card, CreditAccount, User
 from accounts.permissions import scope_for_admin
 
 
@@ -56,3 +57,55 @@ class CardAdmin(PolicyAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ["id", "last4", "account__owner__username"]
     fields = ["id", "masked_pan", "account", "exp_month", "exp_year", "status", "created_at"]
     readonly_fields = fields
+
+
+class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
+    """Keys are shown by prefix only; the secret exists once, in the message after issuing."""
+
+    model = ApiKey
+    fields = ["prefix", "created_at", "expires_at", "revoked_at", "last_used_at"]
+    readonly_fields = fields
+    extra = 0
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(PolicyAdminMixin, admin.ModelAdmin):
+    """Partner apps: scopes, throttle, key issue / rotation (24 h overlap) / revocation."""
+
+    list_display = ["name", "scopes", "throttle_rate", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    fields = ["name", "scopes", "throttle_rate", "is_active"]
+    inlines = [ApiKeyInline]
+    actions = ["issue_key", "rotate_key", "revoke_keys"]
+
+    def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created = api_clients.api_client_create(actor=request.user, name=obj.name,
+                                                scopes=list(obj.scopes or []),
+                                                throttle_rate=obj.throttle_rate)
+        obj.pk = created.pk
+        obj._state.adding = False
+
+    def _issue(self, request: HttpRequest, queryset: QuerySet, overlap: int | None) -> None:
+        for client in queryset:
+            _, full = api_clients.api_key_issue(actor=request.user, client=client,
+                                                overlap_hours=overlap)
+            self.message_user(request, f"New key for {client.name} (copy it now, it is not "
+                              f"stored): {full}", level=messages.WARNING)
+
+    @admin.action(description="Issue a new key (shown once)")
+    def issue_key(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._issue(request, queryset, None)
+
+    @admin.action(description="Rotate: new key, old keys expire in 24 h")
+    def rotate_key(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._issue(request, queryset, 24)
+
+    @admin.action(description="Revoke every key now")
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for key in ApiKey.objects.filter(client__in=queryset, revoked_at__isnull=True):
+            api_clients.api_key_revoke(actor=request.user, key=key)
+        self.message_user(request, "Keys revoked.")

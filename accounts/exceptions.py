@@ -2,7 +2,8 @@
 
 from creditplatform.errors import ApplicationError, NotFoundError, ValidationError
 
-__all__ = ["ApplicationError", "NotFoundError", "ValidationError", "InvalidCard", "DuplicateCard"]
+__all__ = ["ApplicationError", "NotFoundError", "ValidationError", "InvalidCard", "DuplicateCard",
+           "AccountLocked"]
 
 
 class InvalidCard(ValidationError):
@@ -18,3 +19,11 @@ class DuplicateCard(ApplicationError):
     status = 409
     code = "duplicate_card"
     title = "Card already registered"
+
+
+class AccountLocked(ApplicationError):
+    """Too many failed logins for this username (PCI DSS v4.0 8.3.4); retry after the lock."""
+
+    status = 429
+    code = "account_locked"
+    title = "Account locked"

@@ -98,6 +98,10 @@ class Card(models.Model):
     exp_month = models.PositiveSmallIntegerField()
     exp_year = models.PositiveSmallIntegerField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    issued_for = models.ForeignKey(
+        "ApiClient", null=True, blank=True, on_delete=models.PROTECT, related_name="cards",
+        help_text="The partner allowed to submit transactions on this card token.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -110,3 +114,73 @@ class Card(models.Model):
     def masked_pan(self) -> str:
         """``"411111******1111"``-style display: bin, then asterisks, then last4."""
         return f"{self.bin}******{self.last4}"
+
+
+class ApiClient(models.Model):
+    """A partner application (merchant, processor) calling the API with scoped keys.
+
+    ``scopes`` is a list such as ``["charges:write", "refunds:write", "cards:read"]``;
+    ``throttle_rate`` a DRF rate such as ``"600/min"``. A partner acts only on cards whose
+    ``issued_for`` is this client.
+    """
+
+    SCOPES = ["charges:write", "authorizations:write", "refunds:write", "cards:read",
+              "cards:write"]
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    scopes = models.JSONField(default=list, blank=True)
+    throttle_rate = models.CharField(max_length=20, default="600/min")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # A principal for DRF, the access policy, audit and idempotency.
+    is_authenticated = True
+    is_anonymous = False
+    is_staff = False
+
+    @property
+    def audit_principal(self) -> tuple[str, str, str]:
+        return ("api_client", str(self.id), self.name)
+
+    @property
+    def idempotency_scope(self) -> str:
+        return f"client:{self.id}"
+
+    def has_scope(self, scope: str) -> bool:
+        """True when this active client was granted ``scope``."""
+        return self.is_active and scope in (self.scopes or [])
+
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        """Partners hold no model permissions; what they may do is their scopes."""
+        return False
+
+
+class ApiKey(models.Model):
+    """A secret key of an :class:`ApiClient`, stored as SHA-256 of the secret (shown once).
+
+    Wire format: ``cpk_<prefix>_<secret>``; ``prefix`` (public, 12 hex) finds the row, the
+    secret (32 random bytes, base64url) is compared by hash in constant time. High-entropy
+    random secrets need no slow hash (NIST SP 800-63B 5.1.1.2 applies to memorized secrets).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="keys")
+    prefix = models.CharField(max_length=12, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"cpk_{self.prefix}_… ({self.client_id})"

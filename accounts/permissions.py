@@ -11,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Model, QuerySet
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
 
+from accounts.models import ApiClient, Card
 from compliance.audit import SystemActor
 
 # Path from each owned model to its owning user, for queryset filtering.
@@ -21,6 +24,14 @@ OWNER_PATHS: dict[str, str] = {
     "ledger.journalentry": "account__owner",
     "ledger.hold": "account__owner",
     "fraud.alert": "account__owner",
+}
+
+
+# Path from each model a partner may reach to the card token issued for it.
+PARTNER_CARD_PATHS: dict[str, str] = {
+    "accounts.card": "pk",
+    "ledger.journalentry": "card",
+    "ledger.hold": "card",
 }
 
 
@@ -40,6 +51,8 @@ def scope_for_api(actor: Any, queryset: QuerySet, *, permission: str | None = No
     """
     if isinstance(actor, SystemActor):
         return queryset
+    if isinstance(actor, ApiClient):
+        return _scope_for_partner(actor, queryset)
     if actor is None or not getattr(actor, "is_authenticated", False):
         return queryset.none()
     if not getattr(actor, "is_active", False):
@@ -47,6 +60,35 @@ def scope_for_api(actor: Any, queryset: QuerySet, *, permission: str | None = No
     if permission is not None:
         return queryset if actor.has_perm(permission) else queryset.none()
     return queryset.filter(**{owner_path(queryset.model): actor})
+
+
+def _scope_for_partner(client: ApiClient, queryset: QuerySet) -> QuerySet:
+    """A partner reaches only card tokens issued for it, their accounts, entries and holds."""
+    if not client.is_active:
+        return queryset.none()
+    cards = Card.objects.filter(issued_for=client)
+    label = queryset.model._meta.label_lower
+    if label == "accounts.creditaccount":
+        return queryset.filter(pk__in=cards.values("account_id"))
+    path = PARTNER_CARD_PATHS.get(label)
+    if path is None:
+        return queryset.none()
+    return queryset.filter(**{f"{path}__in": cards.values("pk")})
+
+
+class PartnerScopes(BasePermission):
+    """Partner API clients need the view's scope for the method (``view.partner_scopes``,
+    e.g. ``{"POST": "charges:write"}``); a view without one is closed to partners (403).
+    People are not affected: their access is ownership (:func:`scope_for_api`).
+    """
+
+    message = "This API key lacks the scope for this operation."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not isinstance(request.user, ApiClient):
+            return True
+        scope = getattr(view, "partner_scopes", {}).get(request.method)
+        return scope is not None and request.user.has_scope(scope)
 
 
 def scope_for_admin(user: Any, queryset: QuerySet) -> QuerySet:

@@ -26,6 +26,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_creditaccount", "accounts.view_card", "auth.view_group",
         "auth.change_group", "ledger.view_journalentry", "fraud.view_alert",
         "ledger.refund_journalentry", "ledger.reverse_journalentry",
+        "accounts.view_apiclient", "accounts.add_apiclient", "accounts.change_apiclient",
     ],
 }
 

@@ -13,13 +13,15 @@ from auditlog.registry import auditlog
 
 def register_all() -> None:
     """Register the audited models once (idempotent)."""
-    from accounts.models import Card, CreditAccount, User
+    from accounts.models import ApiClient, ApiKey, Card, CreditAccount, User
     from fraud.models import Alert
     from ledger.models import Hold, JournalEntry, Posting
 
     targets = [
         (User, {"exclude_fields": ["password", "last_login"]}),
         (CreditAccount, {}),
+        (ApiClient, {}),
+        (ApiKey, {"exclude_fields": ["secret_hash"]}),
         (Card, {"exclude_fields": ["pan_encrypted", "pan_index"]}),
         (JournalEntry, {}),
         (Posting, {}),

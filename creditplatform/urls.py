@@ -15,6 +15,3 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
 ]
-
-admin.site.site_header = "creditplatform administration"
-admin.site.site_title = "creditplatform"

@@ -12,7 +12,7 @@ __all__ = [
     "InsufficientCredit", "CurrencyMismatch", "CardDeclined", "AccountNotActive",
     "PaymentExceedsBalance", "HoldExpired", "AlreadyCaptured", "HoldNotOpen",
     "CaptureExceedsHold", "RefundExceedsCharge", "NotRefundable", "AlreadyReversed",
-    "ReversalNotAllowed", "IdempotencyKeyMissing", "IdempotencyKeyInvalid",
+    "ReversalNotAllowed", "CardRequired", "IdempotencyKeyMissing", "IdempotencyKeyInvalid",
     "IdempotencyKeyMismatch", "IdempotencyKeyInUse", "InvalidAmount",
 ]
 
@@ -158,3 +158,10 @@ class ReversalNotAllowed(ApplicationError):
     status = 422
     code = "reversal_not_allowed"
     title = "Reversal not allowed"
+
+
+class CardRequired(ValidationError):
+    """Partners must name the card token the transaction is for."""
+
+    code = "card_required"
+    title = "Card required"

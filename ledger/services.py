@@ -23,7 +23,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.exceptions import NotFoundError
-from accounts.models import Card, CreditAccount
+from accounts.models import ApiClient, Card, CreditAccount
 from accounts.permissions import scope_for_api
 from accounts.selectors import account_get_for
 from compliance import audit
@@ -35,6 +35,7 @@ from ledger.exceptions import (
     AlreadyReversed,
     CaptureExceedsHold,
     CardDeclined,
+    CardRequired,
     CurrencyMismatch,
     HoldExpired,
     HoldNotOpen,
@@ -137,13 +138,15 @@ class ChargeResult:
 
 
 def _authorize(
-    *, account: CreditAccount, card_id: object, amount: int, currency: str, merchant: str,
-    when: dt.datetime,
+    *, actor: Any, account: CreditAccount, card_id: object, amount: int, currency: str,
+    merchant: str, when: dt.datetime,
 ) -> tuple[Card | None, preauth.PreauthDecision]:
     """Card on the (locked) account, pre-authorization rules, then available credit."""
     card = None
+    if card_id is None and isinstance(actor, ApiClient):
+        raise CardRequired("Partners charge a card token issued for them.")
     if card_id is not None:
-        card = (Card.objects.filter(pk=card_id, account=account).first()
+        card = (scope_for_api(actor, Card.objects.filter(pk=card_id, account=account)).first()
                 if _is_uuid(card_id) else None)
         if card is None:
             raise NotFoundError("No such card on this account.")
@@ -181,7 +184,7 @@ def charge_create(
     validate_amount(amount)
     account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
     when = occurred_at or timezone.now()
-    card, decision = _authorize(account=account, card_id=card_id, amount=amount,
+    card, decision = _authorize(actor=actor, account=account, card_id=card_id, amount=amount,
                                 currency=currency, merchant=merchant, when=when)
     entry = _post_entry(
         kind=JournalEntry.Kind.CHARGE, account=account, amount=amount,
@@ -258,7 +261,7 @@ def hold_create(
     validate_amount(amount)
     account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
     when = occurred_at or timezone.now()
-    card, decision = _authorize(account=account, card_id=card_id, amount=amount,
+    card, decision = _authorize(actor=actor, account=account, card_id=card_id, amount=amount,
                                 currency=currency, merchant=merchant, when=when)
     ttl = settings.LEDGER_HOLD_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     hold = Hold.objects.create(

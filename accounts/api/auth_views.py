@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.exceptions import AxesBackendPermissionDenied
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -14,6 +15,8 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from accounts.exceptions import AccountLocked
+from accounts.throttling import LoginRateThrottle
 from compliance import audit
 
 
@@ -27,16 +30,34 @@ class _Anonymous:
 
 
 class TokenObtainApi(TokenObtainPairView):
-    """``{username, password} -> {access, refresh}``; every attempt is a security event."""
+    """``{username, password} -> {access, refresh}``; every attempt is a security event.
+
+    Ten failures for one username lock it for 30 minutes (django-axes): 429 ``account_locked``.
+    """
+
+    throttle_classes = [LoginRateThrottle]
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         username = str(data.get("username", ""))[:150]
         try:
             response = super().post(request, *args, **kwargs)
+        except AxesBackendPermissionDenied:
+            audit.record("auth.login", actor=_Anonymous(username), outcome="denied",
+                         details={"username": username, "reason": "locked_out"})
+            raise AccountLocked(
+                "Too many failed logins; this account is locked for 30 minutes.") from None
         except Exception:
-            audit.record("auth.login", actor=_Anonymous(username), outcome="failure",
-                         details={"username": username})
+            # Django's authenticate() swallows the backend's lockout; axes marks the request.
+            locked = getattr(request, "axes_locked_out", False) or getattr(
+                request._request, "axes_locked_out", False)
+            audit.record("auth.login", actor=_Anonymous(username),
+                         outcome="denied" if locked else "failure",
+                         details={"username": username,
+                                  **({"reason": "locked_out"} if locked else {})})
+            if locked:
+                raise AccountLocked(
+                    "Too many failed logins; this account is locked for 30 minutes.") from None
             raise
         audit.record("auth.login", actor=_Anonymous(username), outcome="success",
                      details={"username": username})
@@ -46,6 +67,8 @@ class TokenObtainApi(TokenObtainPairView):
 class TokenRefreshApi(TokenRefreshView):
     """``{refresh} -> {access, refresh}``; the old refresh token is blacklisted (rotation), and
     a blacklisted one presented again revokes every session of its user (reuse detection)."""
+
+    throttle_classes = [LoginRateThrottle]
 
 
 class LogoutInput(serializers.Serializer):

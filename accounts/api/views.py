@@ -42,6 +42,7 @@ class AccountDetailApi(APIView):
 
 class CardListCreateApi(generics.ListAPIView):
     serializer_class = CardOutput
+    partner_scopes = {"GET": "cards:read"}
 
     def get_queryset(self) -> Any:
         return selectors.card_list_for(actor=self.request.user)
@@ -59,6 +60,8 @@ class CardListCreateApi(generics.ListAPIView):
 
 
 class CardDetailApi(APIView):
+    partner_scopes = {"GET": "cards:read"}
+
     @extend_schema(responses=CardOutput)
     def get(self, request: Request, card_id: str) -> Response:
         card = selectors.card_get_for(actor=request.user, card_id=card_id)

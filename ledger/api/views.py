@@ -52,6 +52,8 @@ class AccountTransactionsApi(generics.ListAPIView):
 
 
 class ChargeCreateApi(APIView):
+    partner_scopes = {"POST": "charges:write"}
+
     @extend_schema(request=ChargeInput, responses={201: ChargeOutput},
                    parameters=[IDEMPOTENCY_PARAM])
     def post(self, request: Request, account_id: str) -> Response:
@@ -80,6 +82,8 @@ class PaymentCreateApi(APIView):
 
 
 class AuthorizationCreateApi(APIView):
+    partner_scopes = {"POST": "authorizations:write"}
+
     @extend_schema(request=AuthorizationInput, responses={201: HoldOutput},
                    parameters=[IDEMPOTENCY_PARAM])
     def post(self, request: Request, account_id: str) -> Response:
@@ -96,6 +100,8 @@ class AuthorizationCreateApi(APIView):
 
 
 class AuthorizationDetailApi(APIView):
+    partner_scopes = {"GET": "authorizations:write"}
+
     @extend_schema(responses=HoldOutput)
     def get(self, request: Request, hold_id: str) -> Response:
         return Response(HoldOutput(selectors.hold_get_for(actor=request.user,
@@ -103,6 +109,8 @@ class AuthorizationDetailApi(APIView):
 
 
 class AuthorizationCaptureApi(APIView):
+    partner_scopes = {"POST": "authorizations:write"}
+
     @extend_schema(request=CaptureInput, responses={201: HoldOutput},
                    parameters=[IDEMPOTENCY_PARAM])
     def post(self, request: Request, hold_id: str) -> Response:
@@ -115,6 +123,8 @@ class AuthorizationCaptureApi(APIView):
 
 
 class AuthorizationVoidApi(APIView):
+    partner_scopes = {"POST": "authorizations:write"}
+
     @extend_schema(request=EmptyInput, responses={200: HoldOutput},
                    parameters=[IDEMPOTENCY_PARAM])
     def post(self, request: Request, hold_id: str) -> Response:
@@ -125,6 +135,8 @@ class AuthorizationVoidApi(APIView):
 
 
 class RefundCreateApi(APIView):
+    partner_scopes = {"POST": "refunds:write"}
+
     @extend_schema(request=RefundInput, responses={201: EntryOutput},
                    parameters=[IDEMPOTENCY_PARAM])
     def post(self, request: Request, entry_id: str) -> Response:

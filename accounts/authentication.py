@@ -1,0 +1,77 @@
+"""API key authentication for partner apps (``Authorization: ApiKey cpk_<prefix>_<secret>``)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from accounts.models import ApiClient, ApiKey
+
+KEYWORD = "ApiKey"
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 hex of an API key secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_key_material() -> tuple[str, str, str]:
+    """``(prefix, secret, full_key)`` for a new key; only the hash of ``secret`` is stored."""
+    prefix = secrets.token_hex(6)
+    secret = secrets.token_urlsafe(32)
+    return prefix, secret, f"cpk_{prefix}_{secret}"
+
+
+def parse_key(raw: str) -> tuple[str, str] | None:
+    """Split ``cpk_<prefix>_<secret>``; None when malformed."""
+    parts = raw.split("_", 2)
+    if len(parts) != 3 or parts[0] != "cpk" or len(parts[1]) != 12 or not parts[2]:
+        return None
+    return parts[1], parts[2]
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates a partner :class:`ApiClient` by one of its live keys.
+
+    Raises AuthenticationFailed (401) for a malformed, unknown, revoked or expired key or an
+    inactive client; answers None (not this scheme) without the ``ApiKey`` keyword.
+    """
+
+    def authenticate(self, request: Request) -> tuple[ApiClient, ApiKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        if not header.startswith(f"{KEYWORD} "):
+            return None
+        parsed = parse_key(header[len(KEYWORD) + 1:].strip())
+        if parsed is None:
+            raise exceptions.AuthenticationFailed("Malformed API key.", code="invalid_api_key")
+        prefix, secret = parsed
+        key = ApiKey.objects.select_related("client").filter(prefix=prefix).first()
+        digest = hash_secret(secret)
+        if key is None or not hmac.compare_digest(key.secret_hash, digest):
+            raise exceptions.AuthenticationFailed("Invalid API key.", code="invalid_api_key")
+        now = timezone.now()
+        if key.revoked_at is not None or (key.expires_at and key.expires_at <= now):
+            raise exceptions.AuthenticationFailed("API key revoked or expired.",
+                                                  code="invalid_api_key")
+        if not key.client.is_active:
+            raise exceptions.AuthenticationFailed("API client disabled.", code="invalid_api_key")
+        return key.client, key
+
+    def authenticate_header(self, request: Request) -> str:
+        return KEYWORD
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "ApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
+        return {"type": "apiKey", "in": "header", "name": "Authorization",
+                "description": "`ApiKey cpk_<prefix>_<secret>` (partner apps)."}
