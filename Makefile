@@ -11,7 +11,7 @@ PORT   ?= 8000
 CHECKOUT := $(shell printf '%s' "$(CURDIR)" | md5sum | cut -c1-8)
 TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/creditplatform_$(CHECKOUT)} \
 	REDIS_URL=$${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} CACHE_KEY_PREFIX=test-$(CHECKOUT) \
-	CELERY_TASK_ALWAYS_EAGER=true VAR_DIR=$(CURDIR)/var/test \
+	CELERY_TASK_ALWAYS_EAGER=true VAR_DIR=$(CURDIR)/var/test DATABASE_CONN_MAX_AGE=0 \
 	PASSWORD_HASHERS=django.contrib.auth.hashers.MD5PasswordHasher
 
 .PHONY: run test install services lint check clean

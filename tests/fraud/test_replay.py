@@ -42,7 +42,7 @@ def test_replay_is_idempotent_and_reports_bad_rows(tmp_path):
     assert Alert.objects.get().entry.amount == 25_000
 
     out2, _ = run(csv_path)
-    assert "already_replayed=3" in out2 and "flagged=0" in out2
+    assert "approved=0" in out2 and "already_replayed=3" in out2 and "flagged=0" in out2
     assert JournalEntry.objects.count() == 3 and Card.objects.count() == 3
 
 

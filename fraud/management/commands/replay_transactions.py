@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -158,7 +159,9 @@ class Command(BaseCommand):
             missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
             if missing:
                 raise CommandError(f"{path}: missing columns {', '.join(missing)}")
-            bar = tqdm(total=total, unit="tx", disable=opts["no_progress"], desc="replay")
+            # a terminal gets a live bar; a log file gets a line every 15 s
+            bar = tqdm(total=total, unit="tx", disable=opts["no_progress"], desc="replay",
+                       mininterval=0.1 if sys.stderr.isatty() else 15)
             for line_no, raw in enumerate(reader, start=2):
                 if limit is not None and counts["rows"] >= limit:
                     break
@@ -173,7 +176,6 @@ class Command(BaseCommand):
                 stored = done.get(f"hb-tx-{row.transaction_id}")
                 if stored is not None:  # fast path; run_idempotent would replay the same
                     counts["replayed"] += 1
-                    self._count(stored[0], stored[1], counts)
                     continue
                 self._replay_row(row, holders, counts, line_no)
             bar.close()
@@ -213,4 +215,5 @@ class Command(BaseCommand):
         )
         if result.replayed:
             counts["replayed"] += 1
+            return
         self._count(result.status, str(result.body.get("code", "")), counts)
