@@ -7,10 +7,14 @@ import hmac
 import secrets
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
+from drf_spectacular.contrib.rest_framework_simplejwt import SimpleJWTScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import InvalidToken
 
 from accounts.models import ApiClient, ApiKey
 
@@ -75,3 +79,18 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:
         return {"type": "apiKey", "in": "header", "name": "Authorization",
                 "description": "`ApiKey cpk_<prefix>_<secret>` (partner apps)."}
+
+
+class PlatformJWTAuthentication(JWTAuthentication):
+    """simplejwt's authentication; a validly signed token whose ``sub`` is not a user id
+    answers 401 instead of a 500."""
+
+    def get_user(self, validated_token: Any) -> Any:
+        try:
+            return super().get_user(validated_token)
+        except (DjangoValidationError, ValueError, TypeError):
+            raise InvalidToken("Token contained no recognizable user identification") from None
+
+
+class PlatformJWTScheme(SimpleJWTScheme):
+    target_class = "accounts.authentication.PlatformJWTAuthentication"

@@ -41,7 +41,7 @@ def normalize_pan(pan: str) -> str:
         InvalidCard: anything else (the message never echoes the PAN).
     """
     digits = re.sub(r"[ -]", "", pan or "")
-    if not digits.isdigit() or not 13 <= len(digits) <= 19:
+    if not re.fullmatch(r"[0-9]{13,19}", digits):  # ASCII digits only (not "¹" or "٣")
         raise InvalidCard("A card number has 13 to 19 digits.")
     if not luhn_valid(digits):
         raise InvalidCard("The card number fails its check digit.")

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from django.utils import timezone
 
 from creditplatform import context
+from creditplatform.logging import redact, redact_text
 
 _DIGIT_RUN = re.compile(r"\d[\d -]{11,22}\d")
 
@@ -54,13 +55,20 @@ def mask_last4(value: Any) -> str:
     return "*" * (len(text) - 4) + text[-4:]
 
 
+def _clean(text: str, limit: int) -> str:
+    """Storable text: redacted (no PAN, token or secret), no NUL, no lone surrogates."""
+    text = redact_text(text).replace("\x00", "")
+    return text.encode("utf-8", "replace").decode("utf-8")[:limit]
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _redact(v) for k, v in value.items()}
+        return {str(k): _redact(v) for k, v in redact(value).items()}
     if isinstance(value, list | tuple):
         return [_redact(v) for v in value]
     if isinstance(value, str):
-        return _DIGIT_RUN.sub(lambda m: mask_last4(re.sub(r"\D", "", m.group())), value)
+        return _clean(_DIGIT_RUN.sub(lambda m: mask_last4(re.sub(r"\D", "", m.group())), value),
+                      10_000)
     return value
 
 
@@ -88,14 +96,14 @@ def record(
     return AuditEvent.objects.create(
         occurred_at=timezone.now(),
         actor_type=actor_type,
-        actor_id=str(actor_id)[:64],
-        actor_label=str(label)[:150],
+        actor_id=_clean(str(actor_id), 64),
+        actor_label=_clean(_DIGIT_RUN.sub("[digits]", str(label)), 150),
         event_type=event_type,
         outcome=outcome,
         source_ip=ctx.source_ip,
-        user_agent=ctx.user_agent,
+        user_agent=_clean(ctx.user_agent, 512),
         request_id=ctx.request_id,
         object_type=object_type,
-        object_id=str(object_id)[:64],
+        object_id=_clean(str(object_id), 64),
         details=_redact(details or {}),
     )

@@ -75,7 +75,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         detail = str(exc.detail)
     if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
         extra["retry_after"] = int(exc.wait)
-    body = problem(response.status_code, code, str(exc.default_detail), detail, **extra)
+    title = code.replace("_", " ").capitalize()
+    body = problem(response.status_code, code, title, detail, **extra)
     passed = ("WWW-Authenticate", "Retry-After", "Allow")
     headers = {k: v for k, v in response.items() if k in passed}
     return problem_response(body, headers=headers)
@@ -86,3 +87,26 @@ urlpatterns = [
     path("", include("accounts.api.urls")),
     path("", include("ledger.api.urls")),
 ]
+
+
+def api_not_found(request: Any, exception: Exception | None = None) -> Any:
+    """``handler404``: problem+json under ``/api/``, Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(problem(404, "not_found", "Not found", "No such resource."),
+                            status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return page_not_found(request, exception)
+
+
+def api_server_error(request: Any) -> Any:
+    """``handler500``: problem+json under ``/api/`` (no detail leaks), Django's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(problem(500, "server_error", "Server error",
+                                    "The request failed; retry with the same Idempotency-Key."),
+                            status=500, content_type=PROBLEM_CONTENT_TYPE)
+    return server_error(request)

@@ -6,7 +6,10 @@ Rendered by :func:`creditplatform.api.problem_exception_handler` as RFC 9457
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from django.views.debug import SafeExceptionReporterFilter
 
 
 class ApplicationError(Exception):
@@ -75,3 +78,11 @@ def problem(status: int, code: str, title: str, detail: str, **extra: Any) -> di
     }
     body.update(extra)
     return body
+
+
+class SecretsReporterFilter(SafeExceptionReporterFilter):
+    """Django's error reports (debug page, admin e-mails) hide key material too: the default
+    pattern misses names such as ``FIELD_KEK`` and ``*_URL`` with credentials."""
+
+    hidden_settings = re.compile(
+        "API|TOKEN|KEY|KEK|SECRET|PASS|SIGNATURE|HTTP_COOKIE|URL|CREDENTIAL", flags=re.I)

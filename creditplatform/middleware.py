@@ -6,6 +6,7 @@ import re
 import uuid
 from collections.abc import Callable
 
+import structlog
 from django.http import HttpRequest, HttpResponse
 
 from creditplatform import context
@@ -32,9 +33,11 @@ class RequestContextMiddleware:
             user_agent=request.headers.get("User-Agent", "")[:512],
         )
         token = context.bind(ctx)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             response = self.get_response(request)
         finally:
+            structlog.contextvars.unbind_contextvars("request_id")
             context.reset(token)
         response["X-Request-ID"] = request_id
         return response

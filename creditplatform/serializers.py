@@ -10,6 +10,8 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from creditplatform.logging import redact_text
+
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
@@ -60,13 +62,23 @@ class CurrencyField(serializers.CharField):
 
 
 class SafeTextField(serializers.CharField):
-    """Free text without control or bidirectional-override characters."""
+    """Free text without control, bidirectional, invisible or surrogate characters, and
+    without anything that looks like a card number (a PAN lives only in the card vault).
+    """
 
-    _BAD = re.compile(r"[\x00-\x1f\x7f\u202a-\u202e\u2066-\u2069\u200e\u200f]")
-    default_error_messages = {"chars": "Control and bidirectional characters are not allowed."}
+    _BAD = re.compile(
+        "[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f"
+        "\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]"
+    )
+    default_error_messages = {
+        "chars": "Control, bidirectional and invisible characters are not allowed.",
+        "pan": "Free text must not contain a card number.",
+    }
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         if self._BAD.search(value):
             self.fail("chars")
+        if redact_text(value) != value:
+            self.fail("pan")
         return value

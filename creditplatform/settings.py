@@ -15,6 +15,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from creditplatform.devsecrets import dev_secret
+from creditplatform.logging import configure_structlog, formatter_config, register_secrets
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
@@ -111,6 +112,23 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+
+# --- Fraud worker database role ---
+# The scoring task reads and writes through FRAUD_DATABASE_URL: the same PostgreSQL database as
+# the role made by `manage.py create_fraud_db_role` (SELECT of what scoring reads, INSERT of
+# scores/alerts/audit rows). creditplatform.db_routers routes the worker's queries to this
+# alias. Unset (embedded demo, test suite): no alias, the worker uses "default" as before.
+FRAUD_WORKER_DB_ALIAS = "fraud"
+if env.str("FRAUD_DATABASE_URL", default=""):
+    DATABASES[FRAUD_WORKER_DB_ALIAS] = env.db("FRAUD_DATABASE_URL")
+    if DATABASES[FRAUD_WORKER_DB_ALIAS]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("FRAUD_DATABASE_URL must be a postgres:// URL")
+    DATABASES[FRAUD_WORKER_DB_ALIAS].update(
+        CONN_MAX_AGE=env.int("DATABASE_CONN_MAX_AGE", default=60), CONN_HEALTH_CHECKS=True,
+        ATOMIC_REQUESTS=False, TEST={"MIRROR": "default"},  # tests: the default test database
+    )
+DATABASE_ROUTERS = ["creditplatform.db_routers.FraudWorkerRouter"]
+# --- end Fraud worker database role ---
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 
@@ -185,7 +203,7 @@ PASSWORD_HASHERS = env.list(
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "accounts.authentication.PlatformJWTAuthentication",
         "accounts.authentication.ApiKeyAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
@@ -201,7 +219,7 @@ REST_FRAMEWORK = {
         "ip": env.str("THROTTLE_IP", default="6000/min"),
         "login": env.str("THROTTLE_LOGIN", default="120/min"),
     },
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["creditplatform.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -286,12 +304,20 @@ if not DEBUG:
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+# API paths carry their trailing slash; a POST without it answers 404 (problem+json), never a
+# redirect that drops the body.
+APPEND_SLASH = False
+DEFAULT_EXCEPTION_REPORTER_FILTER = "creditplatform.errors.SecretsReporterFilter"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# Structured JSON logs through one redaction step (creditplatform/logging.py).
+configure_structlog()
+register_secrets([SECRET_KEY, SIMPLE_JWT["SIGNING_KEY"], FIELD_KEK])
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": formatter_config()},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},

@@ -6,6 +6,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from creditplatform import health
 
+handler404 = "creditplatform.api.api_not_found"
+handler500 = "creditplatform.api.api_server_error"
+
 urlpatterns = [
     path("api/v1/", include("creditplatform.api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Avg, Count, Q, Sum
 
 from accounts.models import Card
-from ledger.models import JournalEntry
+from ledger.models import Hold, JournalEntry
 from ledger.preauth import APPROVE, DECLINE, REVIEW, PreauthDecision, PreauthRequest
 
 DEFAULT_RULES = {
@@ -52,27 +52,30 @@ def decide(request: PreauthRequest) -> PreauthDecision:
     card = request.card
     when = request.occurred_at
     charges = JournalEntry.objects.filter(kind=JournalEntry.Kind.CHARGE)
-    if card is not None:
-        if card.status != Card.Status.ACTIVE:
-            decline.append("card_frozen")
-        velocity_since = when - timedelta(seconds=cfg["velocity_window_seconds"])
-        testing_since = when - timedelta(seconds=cfg["card_testing_window_seconds"])
-        amount_since = when - timedelta(seconds=cfg["velocity_amount_window_seconds"])
-        small = cfg["card_testing_small_amount"]
-        recent = charges.filter(
-            card=card, occurred_at__gt=min(velocity_since, testing_since, amount_since),
-            occurred_at__lte=when,
-        ).aggregate(
+    if card is not None and card.status != Card.Status.ACTIVE:
+        decline.append("card_frozen")
+    # Attempts are direct charges plus authorizations (captures belong to their hold), on the
+    # card, or on the account when no card is named: leaving the card out evades nothing.
+    scope = {"card": card} if card is not None else {"account": request.account}
+    velocity_since = when - timedelta(seconds=cfg["velocity_window_seconds"])
+    testing_since = when - timedelta(seconds=cfg["card_testing_window_seconds"])
+    amount_since = when - timedelta(seconds=cfg["velocity_amount_window_seconds"])
+    earliest = min(velocity_since, testing_since, amount_since)
+    small = cfg["card_testing_small_amount"]
+    n = small_n = total = 0
+    for attempts in (charges, Hold.objects.all()):
+        agg = attempts.filter(occurred_at__gt=earliest, occurred_at__lte=when, **scope).aggregate(
             n=Count("id", filter=Q(occurred_at__gt=velocity_since)),
             small=Count("id", filter=Q(occurred_at__gt=testing_since, amount__lte=small)),
             total=Sum("amount", filter=Q(occurred_at__gt=amount_since)),
         )
-        if recent["n"] + 1 > cfg["velocity_max_count"]:
-            decline.append("velocity_count")
-        if request.amount <= small and recent["small"] + 1 > cfg["card_testing_max_small"]:
-            decline.append("card_testing")
-        if (recent["total"] or 0) + request.amount > cfg["velocity_max_amount"]:
-            reasons.append("velocity_amount")
+        n, small_n, total = n + agg["n"], small_n + agg["small"], total + (agg["total"] or 0)
+    if n + 1 > cfg["velocity_max_count"]:
+        decline.append("velocity_count")
+    if request.amount <= small and small_n + 1 > cfg["card_testing_max_small"]:
+        decline.append("card_testing")
+    if total + request.amount > cfg["velocity_max_amount"]:
+        reasons.append("velocity_amount")
     history = charges.filter(
         account=request.account,
         occurred_at__gt=when - timedelta(days=cfg["history_days"]),

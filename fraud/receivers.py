@@ -9,8 +9,8 @@ logger = logging.getLogger(__name__)
 
 
 def on_entry_posted(sender: Any, *, entry_id: Any, kind: str, **kwargs: Any) -> None:
-    """Queue scoring of a committed charge (sent from ``transaction.on_commit``)."""
-    if kind != "charge":
+    """Queue scoring of a committed charge or capture (sent from ``transaction.on_commit``)."""
+    if kind not in ("charge", "capture"):
         return
     from fraud.tasks import score_entry
 

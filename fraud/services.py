@@ -10,21 +10,33 @@ from django.utils import timezone
 
 from compliance import audit
 from compliance.audit import SystemActor
+from creditplatform.db_routers import worker_db_alias
 from fraud import model
 from fraud.models import Alert, FraudScore
 from ledger.models import JournalEntry
 
 SCORER = SystemActor("fraud_scorer")
+# The journal entry columns scoring reads: the fraud worker's database role may SELECT these and
+# no others (fraud/management/commands/create_fraud_db_role.py, GRANTS).
+SCORED_ENTRY_FIELDS = ("id", "kind", "account", "card", "amount", "currency", "merchant",
+                       "occurred_at", "created_at", "fraud_decision")
 
 
-@transaction.atomic
 def entry_score(*, entry_id: Any) -> FraudScore | None:
     """Score a charge after commit, upsert its :class:`FraudScore`, open an alert above
     ``settings.FRAUD_ALERT_THRESHOLD``. Safe to run twice: the second run changes nothing.
 
     Returns None when the entry does not exist (e.g. rolled back) or is not a charge.
     """
-    entry = JournalEntry.objects.filter(pk=entry_id, kind=JournalEntry.Kind.CHARGE).first()
+    # As the fraud worker (fraud.tasks) this runs on its least-privilege alias: the transaction
+    # and select_for_update must use the alias the router sends the queries to.
+    with transaction.atomic(using=worker_db_alias()):
+        return _entry_score(entry_id=entry_id)
+
+
+def _entry_score(*, entry_id: Any) -> FraudScore | None:
+    entry = JournalEntry.objects.only(*SCORED_ENTRY_FIELDS).filter(
+        pk=entry_id, kind__in=[JournalEntry.Kind.CHARGE, JournalEntry.Kind.CAPTURE]).first()
     if entry is None:
         return None
     existing = FraudScore.objects.select_for_update().filter(entry=entry).first()

@@ -34,6 +34,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from compliance import audit
+from creditplatform import crypto
 from creditplatform.errors import ApplicationError, problem
 from ledger.exceptions import (
     IdempotencyKeyInUse,
@@ -72,9 +73,15 @@ def validate_key(key: str | None) -> str:
 
 
 def fingerprint(*, method: str, route: str, body: Any) -> str:
-    """SHA-256 hex over ``method``, ``route`` and the canonical JSON of ``body``."""
+    """HMAC-SHA256 hex (the key ring's blind-index key) over ``method``, ``route`` and the
+    canonical JSON of ``body``.
+
+    Keyed, not a plain SHA-256: a body may hold a PAN, and an unkeyed hash of a PAN with its
+    bin and last4 known can be reversed by brute force (PCI DSS v4.0 3.5.1.1).
+    """
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
-    return hashlib.sha256(f"{method.upper()}\n{route}\n{canonical}".encode()).hexdigest()
+    return crypto.blind_index(f"{method.upper()}\n{route}\n{canonical}",
+                              purpose="idempotency-fingerprint")
 
 
 def _cache_key(scope: str, key: str) -> str:

@@ -139,6 +139,8 @@ class Hold(models.Model):
         indexes = [
             models.Index(fields=["status", "expires_at"]),
             models.Index(fields=["account", "status"]),
+            models.Index(fields=["card", "occurred_at"]),
+            models.Index(fields=["account", "occurred_at"]),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="hold_amount_positive"),

@@ -47,6 +47,12 @@ def _load(path: str) -> Callable[[PreauthRequest], PreauthDecision]:
     return import_string(path)
 
 
+def approve_all(request: PreauthRequest) -> PreauthDecision:
+    """A pre-authorization hook with no rules, for ledger-only tests and benchmarks that must
+    measure the ledger alone (``LEDGER_PREAUTH="ledger.preauth.approve_all"``)."""
+    return PreauthDecision(decision=APPROVE, reasons=[])
+
+
 def decide(request: PreauthRequest) -> PreauthDecision:
     """Ask the configured pre-authorization callable for a decision."""
     return _load(settings.LEDGER_PREAUTH)(request)

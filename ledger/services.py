@@ -312,6 +312,8 @@ def hold_capture(*, actor: Any, hold_id: object, amount: int | None = None) -> H
     """
     account, hold = _lock_hold(actor=actor, hold_id=hold_id)
     amount = hold.amount if amount is None else validate_amount(amount)
+    if account.status != CreditAccount.Status.ACTIVE and hold.status == Hold.Status.OPEN:
+        raise AccountNotActive(f"The account is {account.status}; void the authorization.")
     if hold.status == Hold.Status.CAPTURED:
         if amount == hold.captured_amount:
             return hold

@@ -15,7 +15,7 @@ from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
-from accounts.exceptions import AccountLocked
+from accounts.exceptions import AccountLocked, ApplicationError
 from accounts.throttling import LoginRateThrottle
 from compliance import audit
 
@@ -89,8 +89,7 @@ class LogoutApi(APIView):
             token = RefreshToken(ser.validated_data["refresh"])
             token.blacklist()
         except TokenError:
-            from rest_framework_simplejwt.exceptions import InvalidToken
-
-            raise InvalidToken("Token is invalid or expired.") from None
+            raise ApplicationError("Token is invalid or expired.", code="token_not_valid",
+                                   status=401) from None
         audit.record("auth.logout", actor=None, details={"sub": str(token.get("sub", ""))})
         return Response(status=status.HTTP_204_NO_CONTENT)

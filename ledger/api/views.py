@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -36,8 +38,16 @@ IDEMPOTENCY_PARAM = OpenApiParameter(
 
 
 class EntryCursorPagination(CursorPagination):
+    """Newest first; a tampered cursor answers 404 ``not_found`` (never a 500)."""
+
     ordering = ("-created_at", "-id")
     page_size = 50
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            raise NotFound("Invalid cursor.") from None
 
 
 class AccountTransactionsApi(generics.ListAPIView):
