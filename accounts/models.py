@@ -106,6 +106,7 @@ class Card(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        permissions = [("reveal_card_pan", "Can reveal a full card number (audited)")]
 
     def __str__(self) -> str:
         return self.masked_pan
@@ -184,3 +185,40 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"cpk_{self.prefix}_… ({self.client_id})"
+
+
+class CustomerDataKey(models.Model):
+    """A customer's own AES-256 data key, stored wrapped by the key ring (never in clear).
+
+    Everything personal of the customer (PAN, national id, date of birth, credit score) is
+    encrypted under it. Erasure sets ``wrapped_key`` to NULL (crypto-shredding): the data
+    stays in rows and backups but can no longer be read by anyone.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.OneToOneField(User, on_delete=models.PROTECT, related_name="data_key")
+    wrapped_key = models.BinaryField(null=True, editable=False)
+    ring_key_id = models.PositiveIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"data key {self.id} of {self.user_id}"
+
+
+class CustomerProfile(models.Model):
+    """Identity data of a cardholder, each value AES-256-GCM under the customer's data key and
+    bound to this row and column. ``national_id_index`` is an HMAC-SHA256 blind index."""
+
+    user = models.OneToOneField(User, primary_key=True, on_delete=models.PROTECT,
+                                related_name="profile")
+    national_id_encrypted = models.BinaryField(null=True, editable=False)
+    national_id_index = models.CharField(max_length=64, blank=True, db_index=True,
+                                         editable=False)
+    national_id_last4 = models.CharField(max_length=4, blank=True)
+    date_of_birth_encrypted = models.BinaryField(null=True, editable=False)
+    credit_score_encrypted = models.BinaryField(null=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user_id}"

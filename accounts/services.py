@@ -11,6 +11,7 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts import vault
 from accounts.exceptions import DuplicateCard, InvalidCard, ValidationError
 from accounts.models import Card, CreditAccount, User
 from accounts.selectors import account_get_for
@@ -55,8 +56,7 @@ def pan_blind_index(pan: str) -> str:
 
 def card_pan_reveal_unaudited(card: Card) -> str:
     """Decrypt a card's PAN. Internal to the vault: callers must hold the reveal permission."""
-    aad = crypto.aad_for(CARD_TABLE, "pan", card.pk)
-    return crypto.decrypt(card.pan_encrypted, aad=aad).decode()
+    return vault.card_pan(card)
 
 
 def _validate_currency(currency: str) -> str:
@@ -143,9 +143,8 @@ def card_create(
             card = Card.objects.create(
                 id=card_id,
                 account=account,
-                pan_encrypted=crypto.encrypt(
-                    digits.encode(), aad=crypto.aad_for(CARD_TABLE, "pan", card_id)
-                ),
+                pan_encrypted=vault.seal(account.owner, digits, table=CARD_TABLE,
+                                         column="pan", row_id=card_id),
                 pan_index=index,
                 bin=digits[:6],
                 last4=digits[-4:],

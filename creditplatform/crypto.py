@@ -2,7 +2,11 @@
 
 Ciphertext layout (bytes)::
 
-    0x01 | key id (4 bytes, big endian) | nonce (12 random bytes) | ciphertext || 16-byte tag
+    version | key id (4 bytes, big endian) | nonce (12 random bytes) | ciphertext || 16-byte tag
+
+Version 0x01: encrypted under a key-ring data key (key id = ring key id). Version 0x02:
+encrypted under a per-customer data key (key id = that customer key's id), itself stored
+wrapped by the ring; destroying it crypto-shreds the customer's personal data.
 
 The associated data binds each value to its table, column and row (:func:`aad_for`), so a
 ciphertext copied into another row or column fails to decrypt (:class:`DecryptionError`).
@@ -30,6 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 
 FORMAT_VERSION = 1
+CUSTOMER_KEY_VERSION = 2
 _HEADER = 1 + 4 + 12
 
 
@@ -132,36 +137,87 @@ def aad_for(table: str, column: str, row_id: object) -> bytes:
     return f"{table}|{column}|{row_id}".encode()
 
 
-def encrypt(plaintext: bytes, *, aad: bytes) -> bytes:
-    """Encrypt ``plaintext`` under the active data key; returns the layout in the module doc."""
-    ring = keyring()
+@dataclass(frozen=True)
+class DataKey:
+    """A per-customer data key: ``key_id`` goes in each ciphertext, ``secret`` is 32 bytes."""
+
+    key_id: int
+    secret: bytes
+
+
+def encrypt(plaintext: bytes, *, aad: bytes, key: DataKey | None = None) -> bytes:
+    """Encrypt ``plaintext`` under ``key`` (a customer key) or the ring's active data key;
+    returns the layout in the module doc."""
     nonce = os.urandom(12)
+    if key is not None:
+        sealed = AESGCM(key.secret).encrypt(nonce, plaintext, aad)
+        return bytes([CUSTOMER_KEY_VERSION]) + key.key_id.to_bytes(4, "big") + nonce + sealed
+    ring = keyring()
     sealed = AESGCM(ring.data_keys[ring.active]).encrypt(nonce, plaintext, aad)
     return bytes([FORMAT_VERSION]) + ring.active.to_bytes(4, "big") + nonce + sealed
 
 
-def key_id_of(blob: bytes) -> int:
-    """The key id a ciphertext was made with (for rotation progress)."""
-    if len(blob) < _HEADER + 16 or blob[0] != FORMAT_VERSION:
+def header_of(blob: bytes) -> tuple[int, int]:
+    """``(version, key id)`` of a ciphertext (for rotation progress and key look-up)."""
+    blob = bytes(blob)
+    if len(blob) < _HEADER + 16 or blob[0] not in (FORMAT_VERSION, CUSTOMER_KEY_VERSION):
         raise DecryptionError("not a field ciphertext")
-    return int.from_bytes(blob[1:5], "big")
+    return blob[0], int.from_bytes(blob[1:5], "big")
 
 
-def decrypt(blob: bytes, *, aad: bytes) -> bytes:
-    """Decrypt a value made by :func:`encrypt` with the same ``aad``.
+def key_id_of(blob: bytes) -> int:
+    """The key id a ciphertext was made with."""
+    return header_of(blob)[1]
+
+
+def decrypt(blob: bytes, *, aad: bytes, key: DataKey | None = None) -> bytes:
+    """Decrypt a value made by :func:`encrypt` with the same ``aad`` (and customer ``key``).
 
     Raises:
-        DecryptionError: malformed, unknown key id, tampered, or bound to another row/column.
+        DecryptionError: malformed, unknown or destroyed key, tampered, or bound to another
+            row or column.
     """
     blob = bytes(blob)
-    key_id = key_id_of(blob)
-    key = keyring().data_keys.get(key_id)
-    if key is None:
-        raise DecryptionError(f"unknown data key id {key_id}")
+    version, key_id = header_of(blob)
+    if version == CUSTOMER_KEY_VERSION:
+        if key is None or key.key_id != key_id:
+            raise DecryptionError(f"customer data key {key_id} is needed (or was destroyed)")
+        secret = key.secret
+    else:
+        ring_key = keyring().data_keys.get(key_id)
+        if ring_key is None:  # another process may have rotated: read the ring again once
+            reload()
+            ring_key = keyring().data_keys.get(key_id)
+        if ring_key is None:
+            raise DecryptionError(f"unknown data key id {key_id}")
+        secret = ring_key
     try:
-        return AESGCM(key).decrypt(blob[5:_HEADER], blob[_HEADER:], aad)
+        return AESGCM(secret).decrypt(blob[5:_HEADER], blob[_HEADER:], aad)
     except InvalidTag as exc:
         raise DecryptionError("ciphertext failed authentication (tampered or moved)") from exc
+
+
+def add_ring_key() -> int:
+    """Rotation, step 1: add a new data key to the ring file and make it active.
+
+    Old keys stay (values made with them stay readable) until ``rotate_keys`` has re-encrypted
+    or re-wrapped everything. Returns the new active key id.
+    """
+    path = _path()
+    with _lock:
+        doc = json.loads(path.read_text())
+        new_id = max(int(k) for k in doc["data_keys"]) + 1
+        doc["data_keys"][str(new_id)] = _wrap(_kek(), AESGCM.generate_key(bit_length=256),
+                                              f"data:{new_id}")
+        doc["active"] = new_id
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2)
+        os.replace(tmp, path)
+        global _ring
+        _ring = None
+    return new_id
 
 
 def blind_index(value: str, *, purpose: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,6 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
             "(or set DATABASE_URL=postgres://... and REDIS_URL=redis://...)."
         )
     _allow_test_flush()
+    # one cache namespace per test run: concurrent runs on one Redis never see each other
+    cache_conf = settings.CACHES["default"]
+    cache_conf["KEY_PREFIX"] = f"{cache_conf.get('KEY_PREFIX', '')}-run{os.getpid()}"
 
 
 def _allow_test_flush() -> None:
