@@ -37,3 +37,32 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.event_type} {self.outcome}"
+
+
+class AuditSeal(models.Model):
+    """One link of the SHA-256 hash chain over an append-only table's rows.
+
+    ``row_digests`` is ``[[row id, sha256 hex of the canonical row], ...]`` for ids
+    ``first_id..last_id``; ``hash = sha256(prev_hash || each row digest)``. Changing, deleting
+    or inserting a sealed row, or editing a seal, breaks a digest or the chain, and
+    ``manage.py verify_audit`` names it.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    table = models.CharField(max_length=64, db_index=True)
+    sealed_at = models.DateTimeField()
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    row_count = models.PositiveIntegerField()
+    row_digests = models.JSONField()
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["table", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["table", "first_id"], name="seal_table_first_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.table} {self.first_id}..{self.last_id} {self.hash[:12]}"

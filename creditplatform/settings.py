@@ -168,6 +168,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "ledger.tasks.idempotency_purge", "schedule": 3600.0},
     "holds-expire": {"task": "ledger.tasks.holds_expire", "schedule": 60.0},
+    "audit-seal": {"task": "compliance.tasks.audit_seal", "schedule": 300.0},
 }
 
 # --- Auth ------------------------------------------------------------------------------------
@@ -291,6 +292,8 @@ WHITENOISE_USE_FINDERS = True
 # --- Audit ------------------------------------------------------------------------------------
 AUDITLOG_MASK_CALLABLE = "compliance.audit.mask_last4"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
+# Rows younger than this are not sealed yet (a transaction in flight may still commit them).
+AUDIT_SEAL_DELAY_SECONDS = env.int("AUDIT_SEAL_DELAY_SECONDS", default=60)
 
 # --- Security (production) --------------------------------------------------------------------
 if not DEBUG:
@@ -301,9 +304,45 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Cookies are HttpOnly and SameSite in every mode (no script reads the CSRF cookie: the admin and
+# Swagger UI take the token from the page); HSTS, redirect and Secure cookies are production only.
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy in every mode (django-csp 4; docs/transport.md). Everything is same
+# origin, with no inline code except: Swagger UI's init <script>/<style> (carry the per-response
+# nonce: templates/drf_spectacular/swagger_ui.html) and one static <style> in the admin change
+# list (its hash). swagger-ui.css draws its icons from data: SVGs.
+from csp.constants import NONCE  # noqa: E402 - kept with the policy it belongs to
+
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", NONCE,
+                      "'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"],  # admin change list
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# `check --deploy` also generates the OpenAPI schema: name the two "status" choice sets, which
+# otherwise collide (drf_spectacular.W001).
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] = {
+    "LifecycleStatusEnum": "accounts.models.CreditAccount.Status",  # accounts and cards
+    "HoldStatusEnum": "ledger.models.Hold.Status",
+}
 # API paths carry their trailing slash; a POST without it answers 404 (problem+json), never a
 # redirect that drops the body.
 APPEND_SLASH = False
