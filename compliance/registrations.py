@@ -19,7 +19,8 @@ def register_all() -> None:
 
     targets = [
         (User, {"exclude_fields": ["password", "last_login"]}),
-        (CreditAccount, {}),
+        # balances are audited by the ledger (each change is a journal entry or a hold)
+        (CreditAccount, {"exclude_fields": ["posted", "pending", "updated_at"]}),
         (ApiClient, {}),
         (ApiKey, {"exclude_fields": ["secret_hash"]}),
         (Card, {"exclude_fields": ["pan_encrypted", "pan_index"]}),

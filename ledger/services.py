@@ -119,6 +119,11 @@ def _post_entry(
 
 def _lock_active_account(*, actor: Any, account_id: object, currency: str) -> CreditAccount:
     account = account_get_for(actor=actor, account_id=account_id, for_update=True)
+    _check_account(account, currency)
+    return account
+
+
+def _check_account(account: CreditAccount, currency: str) -> None:
     if currency != account.currency:
         raise CurrencyMismatch(
             f"This account is in {account.currency}; the request was in {currency}.",
@@ -126,7 +131,6 @@ def _lock_active_account(*, actor: Any, account_id: object, currency: str) -> Cr
         )
     if account.status != CreditAccount.Status.ACTIVE:
         raise AccountNotActive(f"The account is {account.status}.")
-    return account
 
 
 @dataclass(frozen=True)
@@ -137,11 +141,19 @@ class ChargeResult:
     fraud: preauth.PreauthDecision
 
 
-def _authorize(
-    *, actor: Any, account: CreditAccount, card_id: object, amount: int, currency: str,
+def _preauthorize(
+    *, actor: Any, account_id: object, card_id: object, amount: int, currency: str,
     merchant: str, when: dt.datetime,
 ) -> tuple[Card | None, preauth.PreauthDecision]:
-    """Card on the (locked) account, pre-authorization rules, then available credit."""
+    """Card check and pre-authorization rules, before the account row is locked.
+
+    The rules read history only (velocity, card testing, amount against history), so they run
+    outside the lock: the lock then covers just the available-credit check and the writes,
+    which is what a hot account's throughput depends on. Fraud rules are a soft limit; the
+    credit limit is the hard one, and it is checked under the lock.
+    """
+    account = account_get_for(actor=actor, account_id=account_id)
+    _check_account(account, currency)
     card = None
     if card_id is None and isinstance(actor, ApiClient):
         raise CardRequired("Partners charge a card token issued for them.")
@@ -157,11 +169,25 @@ def _authorize(
     if decision.decision == preauth.DECLINE:
         raise CardDeclined("The charge was declined by pre-authorization rules.",
                            extra={"reasons": list(decision.reasons)})
+    return card, decision
+
+
+def _require_available(account: CreditAccount, amount: int) -> None:
     if amount > account.available:
         raise InsufficientCredit(
             "The amount exceeds the available credit.", extra={"available": account.available}
         )
-    return card, decision
+
+
+def _save_balances(account: CreditAccount) -> None:
+    """Write the locked account's ``posted`` and ``pending`` (one UPDATE, no re-read).
+
+    Balances are not tracked by django-auditlog: every change of them is a journal entry or an
+    authorization, which are audited themselves; limit, status and owner changes are.
+    """
+    account.updated_at = timezone.now()
+    CreditAccount.objects.filter(pk=account.pk).update(
+        posted=account.posted, pending=account.pending, updated_at=account.updated_at)
 
 
 @transaction.atomic
@@ -182,10 +208,11 @@ def charge_create(
         InsufficientCredit.
     """
     validate_amount(amount)
-    account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
     when = occurred_at or timezone.now()
-    card, decision = _authorize(actor=actor, account=account, card_id=card_id, amount=amount,
-                                currency=currency, merchant=merchant, when=when)
+    card, decision = _preauthorize(actor=actor, account_id=account_id, card_id=card_id,
+                                   amount=amount, currency=currency, merchant=merchant, when=when)
+    account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
+    _require_available(account, amount)
     entry = _post_entry(
         kind=JournalEntry.Kind.CHARGE, account=account, amount=amount,
         legs=[(_receivable(account), amount),
@@ -195,7 +222,7 @@ def charge_create(
         fraud=decision,
     )
     account.posted += amount
-    account.save(update_fields=["posted", "updated_at"])
+    _save_balances(account)
     audit.record("charge.posted", actor=actor, object_type="journal_entry", object_id=entry.pk,
                  details={"amount": amount, "currency": currency, "account": str(account.pk),
                           "fraud_decision": decision.decision,
@@ -226,7 +253,7 @@ def payment_create(*, actor: Any, account_id: object, amount: int, currency: str
         actor=actor,
     )
     account.posted -= amount
-    account.save(update_fields=["posted", "updated_at"])
+    _save_balances(account)
     audit.record("payment.posted", actor=actor, object_type="journal_entry", object_id=entry.pk,
                  details={"amount": amount, "currency": currency, "account": str(account.pk)})
     return entry
@@ -259,10 +286,11 @@ def hold_create(
         As :func:`charge_create`.
     """
     validate_amount(amount)
-    account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
     when = occurred_at or timezone.now()
-    card, decision = _authorize(actor=actor, account=account, card_id=card_id, amount=amount,
-                                currency=currency, merchant=merchant, when=when)
+    card, decision = _preauthorize(actor=actor, account_id=account_id, card_id=card_id,
+                                   amount=amount, currency=currency, merchant=merchant, when=when)
+    account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
+    _require_available(account, amount)
     ttl = settings.LEDGER_HOLD_TTL_SECONDS if ttl_seconds is None else ttl_seconds
     hold = Hold.objects.create(
         account=account, card=card, amount=amount, currency=currency, merchant=merchant,
@@ -271,7 +299,7 @@ def hold_create(
         fraud_decision=decision.decision, fraud_reasons=list(decision.reasons),
     )
     account.pending += amount
-    account.save(update_fields=["pending", "updated_at"])
+    _save_balances(account)
     audit.record("hold.created", actor=actor, object_type="hold", object_id=hold.pk,
                  details={"amount": amount, "currency": currency, "account": str(account.pk),
                           "fraud_decision": decision.decision})
@@ -293,7 +321,7 @@ def _lock_hold(*, actor: Any, hold_id: object) -> tuple[CreditAccount, Hold]:
 
 def _release(account: CreditAccount, hold: Hold, status: str) -> None:
     account.pending -= hold.amount
-    account.save(update_fields=["pending", "updated_at"])
+    _save_balances(account)
     hold.status = status
     hold.closed_at = timezone.now()
     hold.save(update_fields=["status", "closed_at"])
@@ -338,7 +366,7 @@ def hold_capture(*, actor: Any, hold_id: object, amount: int | None = None) -> H
     )
     account.pending -= hold.amount
     account.posted += amount
-    account.save(update_fields=["pending", "posted", "updated_at"])
+    _save_balances(account)
     hold.status = Hold.Status.CAPTURED
     hold.captured_amount = amount
     hold.closed_at = timezone.now()
@@ -439,7 +467,7 @@ def refund_create(*, actor: Any, entry_id: object, amount: int) -> JournalEntry:
         description=f"refund of {original.pk}",
     )
     account.posted -= amount
-    account.save(update_fields=["posted", "updated_at"])
+    _save_balances(account)
     audit.record("refund.posted", actor=actor, object_type="journal_entry", object_id=entry.pk,
                  details={"amount": amount, "original": str(original.pk)})
     return entry
@@ -473,7 +501,7 @@ def reversal_create(*, actor: Any, entry_id: object, reason: str) -> JournalEntr
         merchant=entry.merchant, description=reason[:200], reverses=entry,
     )
     account.posted += receivable_delta
-    account.save(update_fields=["posted", "updated_at"])
+    _save_balances(account)
     audit.record("entry.reversed", actor=actor, object_type="journal_entry",
                  object_id=reversal.pk, details={"reverses": str(entry.pk), "reason": reason})
     return reversal
