@@ -94,3 +94,12 @@ class PlatformJWTAuthentication(JWTAuthentication):
 
 class PlatformJWTScheme(SimpleJWTScheme):
     target_class = "accounts.authentication.PlatformJWTAuthentication"
+
+
+def axes_username(request: Any, credentials: dict[str, Any] | None) -> str:
+    """The username django-axes records and locks on, with anything PAN-like redacted (people
+    type card numbers into login forms; axes stores what it is given)."""
+    from creditplatform.logging import redact_text
+
+    name = (credentials or {}).get("username") or getattr(request, "data", {}).get("username", "")
+    return redact_text(str(name))[:150]

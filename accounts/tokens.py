@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from rest_framework import serializers
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError, TokenError
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
@@ -43,7 +43,7 @@ class RotatingRefreshSerializer(serializers.Serializer):
         try:
             # signature, aud, iss, exp (no leeway) and algorithm, before any database work
             payload = token_backend.decode(raw, verify=True)
-        except TokenError:
+        except (TokenError, TokenBackendError):
             raise InvalidToken("Token is invalid or expired.") from None
         if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh":
             raise InvalidToken("Token has wrong type.")

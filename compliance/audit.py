@@ -102,7 +102,7 @@ def record(
         outcome=outcome,
         source_ip=ctx.source_ip,
         user_agent=_clean(ctx.user_agent, 512),
-        request_id=ctx.request_id,
+        request_id=_clean(ctx.request_id, 64),
         object_type=object_type,
         object_id=_clean(str(object_id), 64),
         details=_redact(details or {}),

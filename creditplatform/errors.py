@@ -85,4 +85,5 @@ class SecretsReporterFilter(SafeExceptionReporterFilter):
     pattern misses names such as ``FIELD_KEK`` and ``*_URL`` with credentials."""
 
     hidden_settings = re.compile(
-        "API|TOKEN|KEY|KEK|SECRET|PASS|SIGNATURE|HTTP_COOKIE|URL|CREDENTIAL", flags=re.I)
+        "API|TOKEN|KEY|KEK|SECRET|PASS|SIGNATURE|HTTP_COOKIE|URL|CREDENTIAL|AUTHORIZATION",
+        flags=re.I)

@@ -26,7 +26,14 @@ REDACTED = "[REDACTED]"
 SENSITIVE_KEYS = re.compile(
     r"(authorization|cookie|password|passwd|secret|token|api[_-]?key|pan\b|^pan$|card_number|"
     r"signing_key|private_key|kek|national_id|ssn)", re.IGNORECASE)
-_PAN_CANDIDATE = re.compile(r"(?<![\d])(?:\d[ -]?){12,18}\d(?![\d])")
+# digits joined by single separators: space, dash, or their URL encodings (%20, +, %2D)
+_SEP = r"(?:[ -]|%20|%2[dD]|\+)"
+_DIGIT_RUN = re.compile(rf"(?<![\d])\d(?:{_SEP}?\d)*(?![\d])")
+_SEP_RE = re.compile(_SEP)
+_SECRET_PAIR = re.compile(
+    r"""(?i)((?:password|passwd|secret|token|authorization|cookie|api[_-]?key|sessionid|csrftoken)"""
+    r"""['"]?\s*[:=]\s*['"]?)(?:(?:basic|bearer|apikey)\s+)?[^'"\s,;}&]+""")
+_AUTH_SCHEME = re.compile(r"(?i)\b(basic|bearer)\s+[A-Za-z0-9._~+/=-]{8,}")
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
 _API_KEY = re.compile(r"\b(cpk_[0-9a-f]{12}_)[A-Za-z0-9_-]+")
 _secrets: list[str] = []
@@ -50,10 +57,34 @@ def _luhn(digits: str) -> bool:
 
 
 def _pan(match: re.Match[str]) -> str:
-    digits = re.sub(r"\D", "", match.group())
-    if 13 <= len(digits) <= 19 and _luhn(digits):
-        return f"[PAN ****{digits[-4:]}]"
-    return match.group()
+    """Redact every Luhn-valid 13-19 digit window of a run that starts and ends on a group
+    boundary (run edge or separator): "qty 2 4111 1111 1111 1111" still loses its PAN."""
+    text = match.group()
+    digits: list[str] = []
+    starts = {0}
+    ends: set[int] = set()
+    pos = 0
+    while pos < len(text):
+        sep = _SEP_RE.match(text, pos)
+        if sep and digits:
+            ends.add(len(digits))
+            starts.add(len(digits))
+            pos = sep.end()
+            continue
+        digits.append(text[pos])
+        pos += 1
+    ends.add(len(digits))
+    hidden = [False] * len(digits)
+    last4 = ""
+    for start in sorted(starts):
+        for end in sorted(ends):
+            if 13 <= end - start <= 19 and _luhn("".join(digits[start:end])):
+                for i in range(start, end):
+                    hidden[i] = True
+                last4 = "".join(digits[end - 4:end])
+    if not any(hidden):
+        return text
+    return f"[PAN ****{last4}]"
 
 
 def redact_text(text: str) -> str:
@@ -63,7 +94,9 @@ def redact_text(text: str) -> str:
             text = text.replace(secret, REDACTED)
     text = _JWT.sub("[JWT]", text)
     text = _API_KEY.sub(r"\1[REDACTED]", text)
-    return _PAN_CANDIDATE.sub(_pan, text)
+    text = _SECRET_PAIR.sub(r"\1[REDACTED]", text)
+    text = _AUTH_SCHEME.sub(r"\1 [REDACTED]", text)
+    return _DIGIT_RUN.sub(_pan, text)
 
 
 def redact(value: Any, key: str = "") -> Any:
@@ -75,10 +108,15 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, bytes):
         return redact_text(value.decode("utf-8", "replace"))
     if isinstance(value, MutableMapping | dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
+        return {redact_text(str(k)): redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple | set):
         return [redact(v) for v in value]
-    return value
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        text = str(value)
+        return value if redact_text(text) == text else redact_text(text)
+    return redact_text(repr(value) if isinstance(value, BaseException) else str(value))
 
 
 def redact_event(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:

@@ -10,6 +10,7 @@ import structlog
 from django.http import HttpRequest, HttpResponse
 
 from creditplatform import context
+from creditplatform.logging import redact_text
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -26,7 +27,9 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         supplied = request.headers.get("X-Request-ID", "")
-        request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        # the caller's id only when it is safe to store and echo (no card number in it)
+        safe = _REQUEST_ID.match(supplied) and redact_text(supplied) == supplied
+        request_id = supplied if safe else uuid.uuid4().hex
         ctx = context.RequestContext(
             request_id=request_id,
             source_ip=request.META.get("REMOTE_ADDR") or None,

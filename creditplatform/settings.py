@@ -187,6 +187,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=10)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each, separately
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "accounts.authentication.axes_username"  # PAN-like names masked
 AXES_ENABLE_ADMIN = False  # attempts are security events in compliance.AuditEvent instead
 # The admin needs a second factor (TOTP, django-otp) outside the embedded demo.
 ADMIN_REQUIRE_OTP = env.bool("ADMIN_REQUIRE_OTP", default=not DEBUG)
@@ -314,9 +315,10 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy in every mode (django-csp 4; docs/transport.md). Everything is same
-# origin, with no inline code except: Swagger UI's init <script>/<style> (carry the per-response
-# nonce: templates/drf_spectacular/swagger_ui.html) and one static <style> in the admin change
-# list (its hash). swagger-ui.css draws its icons from data: SVGs.
+# origin, with no inline code except: the API docs' init <script>/<style> (they carry the
+# per-response nonce: templates/drf_spectacular/) and one static <style> in the admin change
+# list (its hash). swagger-ui.css draws its icons from data: SVGs; Redoc's search runs in a
+# blob: worker.
 from csp.constants import NONCE  # noqa: E402 - kept with the policy it belongs to
 
 INSTALLED_APPS.append("csp")
@@ -331,6 +333,7 @@ CONTENT_SECURITY_POLICY = {
         "img-src": ["'self'", "data:"],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
@@ -359,6 +362,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own handlers (console in DEBUG, mail_admins, the runserver access log) would
+        # write unredacted text: every Django logger goes to the one redacting handler instead.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "INFO"},
         "celery.app.trace": {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")},
     },

@@ -36,6 +36,7 @@ from django.utils import timezone
 from compliance import audit
 from creditplatform import crypto
 from creditplatform.errors import ApplicationError, problem
+from creditplatform.logging import redact_text
 from ledger.exceptions import (
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
@@ -69,6 +70,8 @@ def validate_key(key: str | None) -> str:
         raise IdempotencyKeyMissing(f"Send an {HEADER} header (1-255 printable ASCII characters).")
     if len(key) > 255 or any(not 0x20 <= ord(ch) <= 0x7E for ch in key):
         raise IdempotencyKeyInvalid(f"{HEADER} must be 1-255 printable ASCII characters.")
+    if redact_text(key) != key:  # keys are stored and logged: never a card number or token
+        raise IdempotencyKeyInvalid(f"{HEADER} must not contain a card number or a token.")
     return key
 
 
