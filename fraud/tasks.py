@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from creditplatform.db_routers import fraud_worker_db
 from fraud import services
 
 
@@ -11,5 +12,6 @@ from fraud import services
              autoretry_for=(ConnectionError,), retry_backoff=True)
 def score_entry(entry_id: str) -> float | None:
     """Score one journal entry (see :func:`fraud.services.entry_score`)."""
-    fs = services.entry_score(entry_id=entry_id)
+    with fraud_worker_db():  # the worker's least-privilege database role, when configured
+        fs = services.entry_score(entry_id=entry_id)
     return None if fs is None else fs.score
