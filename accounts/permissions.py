@@ -27,6 +27,12 @@ OWNER_PATHS: dict[str, str] = {
 }
 
 
+# Operations beyond ownership that a partner scope can grant (services check it too, not only
+# the view, so a task or command calling a service with a partner stays inside the scope).
+PARTNER_SCOPE_FOR_PERMISSION: dict[str, str] = {
+    "ledger.refund_journalentry": "refunds:write",
+}
+
 # Path from each model a partner may reach to the card token issued for it.
 PARTNER_CARD_PATHS: dict[str, str] = {
     "accounts.card": "pk",
@@ -52,6 +58,10 @@ def scope_for_api(actor: Any, queryset: QuerySet, *, permission: str | None = No
     if isinstance(actor, SystemActor):
         return queryset
     if isinstance(actor, ApiClient):
+        if permission is not None and not actor.has_scope(
+            PARTNER_SCOPE_FOR_PERMISSION.get(permission, "")
+        ):
+            return queryset.none()  # e.g. reversals: no partner scope grants them
         return _scope_for_partner(actor, queryset)
     if actor is None or not getattr(actor, "is_authenticated", False):
         return queryset.none()

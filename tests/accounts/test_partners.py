@@ -117,3 +117,23 @@ def test_user_throttle(customer, api, monkeypatch):
     client = api(customer)
     codes = [client.get("/api/v1/me/").status_code for _ in range(6)]
     assert codes == [200] * 4 + [429] * 2
+
+
+def test_services_enforce_partner_scopes_too(partner):
+    """Not only the view: a service called with a partner cannot reverse, nor refund without
+    the refunds scope."""
+    from creditplatform.errors import NotFoundError
+    from ledger import services
+
+    client, _ = partner
+    holder = CustomerFactory()
+    card = issued_card(holder, client)
+    entry = services.charge_create(actor=client, account_id=holder.credit_accounts.get().pk,
+                                   amount=500, currency="EUR", card_id=card.pk).entry
+    with pytest.raises(NotFoundError):
+        services.reversal_create(actor=client, entry_id=entry.pk, reason="x")
+    with pytest.raises(NotFoundError):
+        services.refund_create(actor=client, entry_id=entry.pk, amount=100)
+    client.scopes = [*client.scopes, "refunds:write"]
+    client.save()
+    assert services.refund_create(actor=client, entry_id=entry.pk, amount=100).amount == 100
