@@ -12,6 +12,7 @@ from django.db import connection
 
 from accounts import vault
 from accounts.models import Card, CustomerDataKey
+from compliance import sealing
 from compliance.models import AuditEvent
 from creditplatform import crypto
 from creditplatform.errors import NotFoundError
@@ -76,7 +77,8 @@ def test_profile_is_encrypted_and_audited_masked(customer):
 
 
 @pytest.mark.django_db
-def test_erasure_shreds_personal_data_but_ledger_still_verifies(customer):
+def test_erasure_shreds_personal_data_but_ledger_still_verifies(customer, settings):
+    settings.AUDIT_SEAL_DELAY_SECONDS = 0
     card = add_card(customer, PAN)
     vault.customer_profile_set(actor=ACTOR, user=customer, national_id=NATIONAL_ID)
     ledger.charge_create(actor=customer, account_id=customer.credit_accounts.get().pk,
@@ -90,6 +92,8 @@ def test_erasure_shreds_personal_data_but_ledger_still_verifies(customer):
     customer.refresh_from_db()
     assert not customer.is_active and card.status == "closed"
     assert verify_ledger() == []
+    sealing.seal_all()
+    assert sealing.verify_chain() == []  # the audit trail holds no personal data to shred
 
 
 @pytest.mark.django_db
