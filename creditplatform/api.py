@@ -50,8 +50,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     idempotency layer stores nothing for it, so a retry runs once.
     """
     if isinstance(exc, ApplicationError):
+        retry = exc.extra.get("retry_after")
         return problem_response(
-            problem(exc.status, exc.code, exc.title, exc.message, **exc.extra)
+            problem(exc.status, exc.code, exc.title, exc.message, **exc.extra),
+            headers={"Retry-After": str(retry)} if retry is not None else None,
         )
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()

@@ -87,6 +87,18 @@ def _pan(match: re.Match[str]) -> str:
     return f"[PAN ****{last4}]"
 
 
+_PAN_STRICT = re.compile(
+    r"(?<!\d)(?:\d{13,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -])\d{6}\2\d{5})(?!\d)")
+
+
+def contains_pan(text: str) -> bool:
+    """True when ``text`` holds a Luhn-valid PAN written as one run of 13-19 digits or in a
+    card grouping (4-4-4-4..., Amex 4-6-5). Stricter than :func:`redact_text`, which also
+    hides looser digit runs: used to refuse input, where a false positive (a UUID's digits
+    across dashes) would reject a legitimate value."""
+    return any(_luhn(re.sub(r"\D", "", m.group())) for m in _PAN_STRICT.finditer(text))
+
+
 def redact_text(text: str) -> str:
     """Remove PANs, JWTs, API key secrets and registered secrets from a string."""
     for secret in _secrets:

@@ -36,7 +36,6 @@ from django.utils import timezone
 from compliance import audit
 from creditplatform import crypto
 from creditplatform.errors import ApplicationError, problem
-from creditplatform.logging import redact_text
 from ledger.exceptions import (
     IdempotencyKeyInUse,
     IdempotencyKeyInvalid,
@@ -70,9 +69,13 @@ def validate_key(key: str | None) -> str:
         raise IdempotencyKeyMissing(f"Send an {HEADER} header (1-255 printable ASCII characters).")
     if len(key) > 255 or any(not 0x20 <= ord(ch) <= 0x7E for ch in key):
         raise IdempotencyKeyInvalid(f"{HEADER} must be 1-255 printable ASCII characters.")
-    if redact_text(key) != key:  # keys are stored and logged: never a card number or token
-        raise IdempotencyKeyInvalid(f"{HEADER} must not contain a card number or a token.")
     return key
+
+
+def stored_key(key: str) -> str:
+    """The key as stored and cached: HMAC-SHA256 (blind-index key), never the key itself, so
+    a client that puts a card number or a token in its key leaves nothing readable."""
+    return crypto.blind_index(key, purpose="idempotency-key")
 
 
 def fingerprint(*, method: str, route: str, body: Any) -> str:
@@ -88,7 +91,7 @@ def fingerprint(*, method: str, route: str, body: Any) -> str:
 
 
 def _cache_key(scope: str, key: str) -> str:
-    return "idem:" + hashlib.sha256(f"{scope}\x00{key}".encode()).hexdigest()
+    return "idem:" + crypto.blind_index(f"{scope}\x00{key}", purpose="idempotency-cache")
 
 
 def _lock_id(scope: str, key: str) -> int:
@@ -142,7 +145,7 @@ def run_idempotent(
         IdempotencyKeyMissing, IdempotencyKeyInvalid (400), IdempotencyKeyMismatch (422),
         IdempotencyKeyInUse (409), and whatever ``operation`` raises that is not a 4xx refusal.
     """
-    key = validate_key(key)
+    key = stored_key(validate_key(key))
     scope = actor.idempotency_scope
     fp = fingerprint(method=method, route=route, body=body)
 

@@ -177,8 +177,9 @@ class Posting(models.Model):
 class IdempotencyRecord(models.Model):
     """The durable result of one idempotent request (draft-ietf-httpapi-idempotency-key-header).
 
-    Unique per (``scope``, ``key``): scope is the authenticated principal. ``fingerprint`` is
-    SHA-256 over method, route and canonical body. Written in the same transaction as the
+    Unique per (``scope``, ``key``): scope is the authenticated principal; ``key`` is the
+    HMAC-SHA256 of the client's key (never the key itself). ``fingerprint`` is HMAC-SHA256
+    over method, route and canonical body. Written in the same transaction as the
     ledger change; business refusals (4xx) are stored too, server faults never.
     """
 

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from compliance.models import AuditEvent
+from ledger.idempotency import stored_key
 from ledger.models import IdempotencyRecord, JournalEntry
 from tests.factories import CustomerFactory
 
@@ -90,7 +91,7 @@ def test_business_refusal_is_stored_and_replayed(customer, api):
     assert r1["Content-Type"] == "application/problem+json"
     r2 = client.post(charge_url(customer), body, format="json", HTTP_IDEMPOTENCY_KEY="big")
     assert r2.status_code == 402 and r2["Idempotent-Replayed"] == "true"
-    assert IdempotencyRecord.objects.filter(key="big").count() == 1
+    assert IdempotencyRecord.objects.filter(key=stored_key("big")).count() == 1
     assert AuditEvent.objects.filter(event_type="request.refused").count() == 1
 
 

@@ -104,7 +104,7 @@ class Command(BaseCommand):
         return known
 
     def _done_keys(self) -> dict[str, tuple[int, str]]:
-        """Idempotency keys this command already completed: key -> (status, error code)."""
+        """Keys (as stored: HMAC) this command already completed: key -> (status, code)."""
         return {
             key: (status, (body or {}).get("code", "") if isinstance(body, dict) else "")
             for key, status, body in IdempotencyRecord.objects.filter(
@@ -173,7 +173,7 @@ class Command(BaseCommand):
                     counts["invalid"] += 1
                     self.stderr.write(f"line {line_no}: skipped: {exc}")
                     continue
-                stored = done.get(f"hb-tx-{row.transaction_id}")
+                stored = done.get(idempotency.stored_key(f"hb-tx-{row.transaction_id}"))
                 if stored is not None:  # fast path; run_idempotent would replay the same
                     counts["replayed"] += 1
                     continue
