@@ -3,12 +3,20 @@
 ``RULES_V1`` is an interpretable scorecard over the handbook's standard features (Le Borgne et
 al., *Reproducible Machine Learning for Credit Card Fraud Detection*, ch. 3: customer spending
 over 1/7/30 days, terminal risk with label delay). Each signal maps to a score in [0, 1] and a
-reason code; the entry's score is the largest. A trained model replaces it behind the same
-:func:`score` signature.
+reason code; the entry's score is the largest.
+
+When a model is registered (``fraud/artifacts``, see :mod:`fraud.ml`), :func:`score` returns its
+probability, computed from :class:`fraud.features.FeatureState` fed from the database
+(:func:`fraud.ml.live_features`). The scorecard's reason codes stay as the explanation, next to
+the features that drove the model's score, and its signals remain a floor under the model's
+probability (policy rules, and the cold start of an account with no history, which training
+never saw). Without a model, or if the registered one fails its checksum, the scorecard is the
+score.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +26,7 @@ from django.db.models import Avg, Count
 from ledger.models import JournalEntry
 
 MODEL_VERSION = "rules-v1"
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,33 @@ class Score:
 
 
 def score(entry: JournalEntry) -> Score:
-    """Score one charge from history strictly before it (no look-ahead)."""
+    """Score one charge from history strictly before it (no look-ahead): the registered model
+    when there is one, else the rules scorecard (whose reasons explain either)."""
+    rules = rules_score(entry)
+    from fraud import ml
+
+    try:
+        model = ml.current_model()
+    except Exception:  # noqa: BLE001 - e.g. a checksum mismatch: never score with that model
+        logger.exception("fraud model not loaded; scoring with the rules scorecard")
+        return rules
+    if model is None:
+        return rules
+    x = ml.live_features(entry, delay=model.delay)
+    p = model.predict_one(x)
+    reasons = list(rules.reasons)
+    feats = {**rules.features, "model_score": p}
+    if p >= model.review:
+        reasons.insert(0, "model_" + model.decision(p))
+        feats.update({f"contrib:{k}": v for k, v in ml.explain(model, x).items()})
+    # The scorecard's signals stay a floor: policy (a large amount, a merchant with confirmed
+    # fraud) and the cold start the model never saw in training (no history at all).
+    value = max(p, rules.value) if rules.reasons else p
+    return Score(value=value, reasons=reasons, features=feats, model_version=model.version)
+
+
+def rules_score(entry: JournalEntry) -> Score:
+    """The rules scorecard: score one charge from history strictly before it."""
     large = getattr(settings, "FRAUD_LARGE_AMOUNT", 22_000)
     label_delay = timedelta(days=getattr(settings, "FRAUD_LABEL_DELAY_DAYS", 7))
     when = entry.occurred_at
