@@ -137,3 +137,34 @@ def test_services_enforce_partner_scopes_too(partner):
     client.scopes = [*client.scopes, "refunds:write"]
     client.save()
     assert services.refund_create(actor=client, entry_id=entry.pk, amount=100).amount == 100
+
+
+def test_admin_issues_rotates_and_revokes_keys(api):
+    """Platform admins run key issue / rotation / revocation from the admin; the secret is
+    shown once in the message and never stored."""
+    from django.contrib.auth.models import Group
+    from django.contrib.messages import get_messages
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    admin_user = UserFactory(is_staff=True)
+    admin_user.groups.add(Group.objects.get(name="platform_admin"))
+    client = api_clients.api_client_create(actor=ACTOR, name="acme-admin",
+                                           scopes=["cards:read"])
+    web = Client()
+    web.force_login(admin_user)
+    url = "/admin/accounts/apiclient/"
+    r = web.post(url, {"action": "issue_key", "_selected_action": [str(client.pk)]})
+    assert r.status_code == 302
+    shown = [str(m) for m in get_messages(r.wsgi_request)]
+    key = next(word for m in shown for word in m.split() if word.startswith("cpk_"))
+    stored = ApiKey.objects.get(client=client)
+    assert key.split("_", 2)[2] not in stored.secret_hash
+    assert as_partner(api, key).get("/api/v1/cards/").status_code == 200
+    web.post(url, {"action": "rotate_key", "_selected_action": [str(client.pk)]})
+    assert ApiKey.objects.filter(client=client).count() == 2
+    assert ApiKey.objects.get(pk=stored.pk).expires_at is not None  # old key: 24 h overlap
+    web.post(url, {"action": "revoke_keys", "_selected_action": [str(client.pk)]})
+    assert as_partner(api, key).get("/api/v1/cards/").status_code == 401
+    assert not ApiKey.objects.filter(client=client, revoked_at__isnull=True).exists()
