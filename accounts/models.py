@@ -6,9 +6,11 @@ Money fields are integers of minor units of the account's ISO 4217 ``currency``.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class User(AbstractUser):
@@ -222,3 +224,75 @@ class CustomerProfile(models.Model):
 
     def __str__(self) -> str:
         return f"profile of {self.user_id}"
+
+
+class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
+    """A TOTP second factor (RFC 6238) whose shared secret is stored sealed.
+
+    django-otp's own ``TOTPDevice`` keeps the secret as clear hex; this device keeps it
+    AES-256-GCM under the key ring, bound to this device's ``uid``, and otherwise verifies
+    exactly as ``TOTPDevice`` does (``django_otp.oath.TOTP``: step, t0, digits, tolerance,
+    drift, no token accepted twice, throttling after failures).
+    """
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    key_sealed = models.BinaryField(editable=False)
+    step = models.PositiveSmallIntegerField(default=30)
+    t0 = models.BigIntegerField(default=0)
+    digits = models.PositiveSmallIntegerField(choices=[(6, 6), (8, 8)], default=6)
+    tolerance = models.PositiveSmallIntegerField(default=1)
+    drift = models.SmallIntegerField(default=0)
+    last_t = models.BigIntegerField(default=-1)
+
+    class Meta(Device.Meta):
+        verbose_name = "TOTP device"
+
+    def _aad(self) -> bytes:
+        from creditplatform import crypto
+
+        return crypto.aad_for(self._meta.db_table, "key", self.uid)
+
+    def set_secret(self, secret: bytes) -> None:
+        """Seal a 20-40 byte shared secret (shown to the user once, as a QR code or text)."""
+        from creditplatform import crypto
+
+        self.key_sealed = crypto.encrypt(secret, aad=self._aad())
+
+    @property
+    def bin_key(self) -> bytes:
+        """The shared secret (decrypted in memory only)."""
+        from creditplatform import crypto
+
+        return crypto.decrypt(bytes(self.key_sealed), aad=self._aad())
+
+    def verify_token(self, token: Any) -> bool:
+        """RFC 6238 check with django-otp's TOTP, as ``TOTPDevice.verify_token`` does it."""
+        import time
+
+        from django.conf import settings as dj_settings
+        from django_otp.oath import TOTP
+
+        allowed, _ = self.verify_is_allowed()
+        if not allowed:
+            return False
+        try:
+            value = int(token)
+        except (TypeError, ValueError):
+            verified = False
+        else:
+            totp = TOTP(self.bin_key, self.step, self.t0, self.digits, self.drift)
+            totp.time = time.time()
+            verified = totp.verify(value, self.tolerance, self.last_t + 1)
+            if verified:
+                self.last_t = totp.t()
+                if getattr(dj_settings, "OTP_TOTP_SYNC", True):
+                    self.drift = totp.drift
+                self.throttle_reset(commit=False)
+                self.set_last_used_timestamp(commit=False)
+                self.save()
+        if not verified:
+            self.throttle_increment(commit=True)
+        return verified
+
+    def get_throttle_factor(self) -> int:
+        return 1

@@ -2,10 +2,11 @@
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection
 from django.test import Client, override_settings
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.models import SealedTOTPDevice
 from compliance.models import AuditEvent
 from tests.factories import TEST_PASSWORD, UserFactory
 
@@ -38,7 +39,13 @@ def test_admin_requires_a_verified_totp_device(agent):
     assert r.status_code == 200  # back to the form: no device, no admin
     assert c.get("/admin/fraud/alert/").status_code == 302
 
-    device = TOTPDevice.objects.create(user=agent, name="phone", confirmed=True)
+    secret = b"0123456789abcdefghij"
+    device = SealedTOTPDevice(user=agent, name="phone", confirmed=True)
+    device.set_secret(secret)
+    device.save()
+    with connection.cursor() as cur:  # the shared secret is not stored in clear
+        cur.execute("SELECT key_sealed FROM accounts_sealedtotpdevice")
+        assert secret not in bytes(cur.fetchone()[0])
     r = c.post("/admin/login/", {"username": agent.username, "password": TEST_PASSWORD,
                                  "otp_device": device.persistent_id, "otp_token": "000000"})
     assert c.get("/admin/fraud/alert/").status_code == 302  # wrong code

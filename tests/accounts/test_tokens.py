@@ -166,3 +166,13 @@ def test_logout_blacklists_refresh(customer, api):
     r = api().post("/api/v1/auth/logout/", {"refresh": tokens["refresh"]}, format="json")
     assert r.status_code == 204
     assert refresh(api, tokens["refresh"]).status_code == 401
+
+
+def test_refresh_tokens_are_not_stored_in_clear(customer, api):
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    tokens = login(api, customer)
+    stored = list(OutstandingToken.objects.values_list("token", flat=True))
+    assert stored and all(t.startswith("sha256:") for t in stored)
+    assert tokens["refresh"] not in stored
+    assert refresh(api, tokens["refresh"]).status_code == 200  # revocation works by jti

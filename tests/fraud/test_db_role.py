@@ -180,7 +180,7 @@ def test_role_cannot_read_credentials_nor_tamper_with_audit_or_decisions(
     assert Alert.objects.filter(entry=entry).exists()
     for statement in ("SELECT password FROM accounts_user", "SELECT * FROM accounts_apikey",
                       "SELECT * FROM token_blacklist_outstandingtoken",
-                      "SELECT * FROM otp_totp_totpdevice", "SELECT * FROM django_session",
+                      "SELECT * FROM accounts_sealedtotpdevice", "SELECT * FROM django_session",
                       "SELECT response_body FROM ledger_idempotencyrecord",
                       "SELECT details FROM compliance_auditevent",
                       "SELECT changes FROM auditlog_logentry",
