@@ -130,3 +130,52 @@ def test_pg_dump_holds_no_pan_national_id_or_token(customer, api):
     assert "accounts_card" in dump and len(dump) > 1000
     for secret in (PAN, NATIONAL_ID, token):
         assert secret not in dump
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rotation_and_erasure_while_the_platform_serves():
+    """Readers decrypt PANs and charges post while rotate_keys re-wraps in batches and one
+    customer is erased: no reader ever fails on a live customer, and everything stays readable."""
+    import threading
+
+    from django.db import connections
+
+    holders = [CustomerFactory() for _ in range(6)]
+    pans = ["4111111111111111", "5500000000000004", "4012888888881881", "4222222222222",
+            "5105105105105100", "4000056655665556"]
+    cards = [add_card(h, p) for h, p in zip(holders, pans, strict=True)]
+    erased = holders[-1]
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        try:
+            while not stop.is_set():
+                for holder, card, pan in zip(holders[:-1], cards, pans, strict=False):
+                    c = Card.objects.select_related("account__owner").get(pk=card.pk)
+                    if vault.card_pan(c) != pan:
+                        errors.append(f"wrong PAN for {card.pk}")
+                    ledger.charge_create(actor=holder, account_id=c.account_id, amount=1,
+                                         currency="EUR")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    try:
+        call_command("rotate_keys", "--add-key", "--batch-size", "1", "--no-progress",
+                     stdout=io.StringIO())
+        vault.customer_erase(actor=ACTOR, user=erased)
+        call_command("rotate_keys", "--add-key", "--batch-size", "2", "--no-progress",
+                     stdout=io.StringIO())
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+    assert errors == []
+    for card, pan in zip(cards[:-1], pans[:-1], strict=True):
+        assert vault.card_pan(Card.objects.select_related("account__owner").get(pk=card.pk)) == pan
+    with pytest.raises(vault.CustomerErased):
+        vault.card_pan(Card.objects.select_related("account__owner").get(pk=cards[-1].pk))
+    assert verify_ledger() == []
