@@ -12,7 +12,8 @@ from accounts.permissions import scope_for_api
 from creditplatform.errors import NotFoundError
 
 
-def _uuid_or_none(value: object) -> UUID | None:
+def parse_uuid(value: object) -> UUID | None:
+    """``value`` as a UUID, or None when it is not one (ids from URLs and bodies)."""
     try:
         return value if isinstance(value, UUID) else UUID(str(value))
     except (TypeError, ValueError, AttributeError):
@@ -30,7 +31,7 @@ def account_get_for(*, actor: Any, account_id: object, for_update: bool = False)
     Raises:
         NotFoundError: missing, malformed id, or not ``actor``'s (the same answer).
     """
-    pk = _uuid_or_none(account_id)
+    pk = parse_uuid(account_id)
     if pk is None:
         raise NotFoundError("No such credit account.")
     qs = scope_for_api(actor, CreditAccount.objects.all())
@@ -53,7 +54,7 @@ def card_get_for(*, actor: Any, card_id: object) -> Card:
     Raises:
         NotFoundError: missing, malformed id, or not ``actor``'s.
     """
-    pk = _uuid_or_none(card_id)
+    pk = parse_uuid(card_id)
     if pk is None:
         raise NotFoundError("No such card.")
     try:

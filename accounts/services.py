@@ -17,22 +17,10 @@ from accounts.models import Card, CreditAccount, User
 from accounts.selectors import account_get_for
 from compliance import audit
 from creditplatform import crypto
+from creditplatform.luhn import luhn_valid
 
 CARD_TABLE = Card._meta.db_table
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
-
-
-def luhn_valid(digits: str) -> bool:
-    """Luhn mod-10 check of a digit string (ISO/IEC 7812-1 annex B)."""
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
 
 
 def normalize_pan(pan: str) -> str:

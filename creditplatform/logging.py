@@ -22,6 +22,8 @@ from typing import Any
 
 import structlog
 
+from creditplatform.luhn import luhn_valid
+
 REDACTED = "[REDACTED]"
 SENSITIVE_KEYS = re.compile(
     r"(authorization|cookie|password|passwd|secret|token|api[_-]?key|pan\b|^pan$|card_number|"
@@ -46,16 +48,6 @@ def register_secrets(values: Iterable[str]) -> None:
             _secrets.append(value)
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
 def _pan(match: re.Match[str]) -> str:
     """Redact every Luhn-valid 13-19 digit window of a run that starts and ends on a group
     boundary (run edge or separator): "qty 2 4111 1111 1111 1111" still loses its PAN."""
@@ -78,7 +70,7 @@ def _pan(match: re.Match[str]) -> str:
     last4 = ""
     for start in sorted(starts):
         for end in sorted(ends):
-            if 13 <= end - start <= 19 and _luhn("".join(digits[start:end])):
+            if 13 <= end - start <= 19 and luhn_valid("".join(digits[start:end])):
                 for i in range(start, end):
                     hidden[i] = True
                 last4 = "".join(digits[end - 4:end])
@@ -96,7 +88,7 @@ def contains_pan(text: str) -> bool:
     card grouping (4-4-4-4..., Amex 4-6-5). Stricter than :func:`redact_text`, which also
     hides looser digit runs: used to refuse input, where a false positive (a UUID's digits
     across dashes) would reject a legitimate value."""
-    return any(_luhn(re.sub(r"\D", "", m.group())) for m in _PAN_STRICT.finditer(text))
+    return any(luhn_valid(re.sub(r"\D", "", m.group())) for m in _PAN_STRICT.finditer(text))
 
 
 def redact_text(text: str) -> str:

@@ -13,7 +13,6 @@ Amounts are integers of minor units of an ISO 4217 currency.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,7 @@ from django.utils import timezone
 from accounts.exceptions import NotFoundError
 from accounts.models import ApiClient, Card, CreditAccount
 from accounts.permissions import scope_for_api
-from accounts.selectors import account_get_for
+from accounts.selectors import account_get_for, parse_uuid
 from compliance import audit
 from compliance.audit import SystemActor
 from ledger import preauth
@@ -260,11 +259,7 @@ def payment_create(*, actor: Any, account_id: object, amount: int, currency: str
 
 
 def _is_uuid(value: object) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
+    return parse_uuid(value) is not None
 
 
 # --- Authorizations (holds) ---------------------------------------------------------------

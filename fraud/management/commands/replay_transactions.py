@@ -28,6 +28,7 @@ from accounts import services as account_services
 from accounts.models import Card, CreditAccount, User
 from compliance.audit import SystemActor
 from creditplatform.errors import ApplicationError
+from creditplatform.luhn import luhn_valid
 from fraud.models import Alert
 from ledger import idempotency
 from ledger import services as ledger_services
@@ -81,7 +82,7 @@ def demo_pan(customer_id: int) -> str:
     """A deterministic Luhn-valid test PAN for a replayed customer (BIN 499999)."""
     body = f"499999{customer_id:09d}"
     for check in "0123456789":
-        if account_services.luhn_valid(body + check):
+        if luhn_valid(body + check):
             return body + check
     raise AssertionError("unreachable")
 
