@@ -144,3 +144,40 @@ def card_create(
     audit.record("card.created", actor=actor, object_type="card", object_id=card.pk,
                  details={"bin": card.bin, "last4": card.last4, "account": str(account.pk)})
     return card
+
+
+def _card_status_set(*, actor: Any, card: Card, status: str, reason: str, event: str) -> Card:
+    locked = Card.objects.select_for_update().get(pk=card.pk)
+    if locked.status == Card.Status.CLOSED:
+        raise ValidationError("A closed card cannot change status.", code="card_closed", status=409)
+    previous = locked.status
+    if previous != status:
+        Card.objects.filter(pk=locked.pk).update(status=status)
+        locked.status = status
+    audit.record(event, actor=actor, object_type="card", object_id=locked.pk,
+                 details={"last4": locked.last4, "from": previous, "to": status,
+                          "reason": reason[:200], "changed": previous != status})
+    return locked
+
+
+@transaction.atomic
+def card_freeze(*, actor: Any, card: Card, reason: str) -> Card:
+    """Freeze ``card`` (new authorizations and charges on it are declined by pre-authorization).
+
+    ``card`` must already have passed the caller's access check (``card_get_for`` for a
+    cardholder; the alert's own card for the fraud worker and support agents). Idempotent: freezing
+    a frozen card changes nothing but still records the security event ``card.frozen``.
+
+    Raises:
+        ValidationError (``card_closed``): the card is closed.
+    """
+    return _card_status_set(actor=actor, card=card, status=Card.Status.FROZEN, reason=reason,
+                            event="card.frozen")
+
+
+@transaction.atomic
+def card_unfreeze(*, actor: Any, card: Card, reason: str) -> Card:
+    """Return a frozen ``card`` to active; records ``card.unfrozen``. Same access rule and errors
+    as :func:`card_freeze`."""
+    return _card_status_set(actor=actor, card=card, status=Card.Status.ACTIVE, reason=reason,
+                            event="card.unfrozen")
