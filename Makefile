@@ -14,7 +14,7 @@ TEST_ENV := DATABASE_URL=$${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:543
 	CELERY_TASK_ALWAYS_EAGER=true VAR_DIR=$(CURDIR)/var/test DATABASE_CONN_MAX_AGE=0 \
 	PASSWORD_HASHERS=django.contrib.auth.hashers.MD5PasswordHasher
 
-.PHONY: run test install services lint check clean
+.PHONY: run test install services browser lint check clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,13 +34,17 @@ run: $(STAMP)
 	@echo "  API      http://127.0.0.1:$(PORT)/api/v1/"
 	@echo "  API docs http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Admin    http://127.0.0.1:$(PORT)/admin/"
+	@echo "  Portal   http://127.0.0.1:$(PORT)/portal/  (cardholders)"
 	@echo ""
 	$(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 services:
 	bash scripts/services.sh
 
-test: $(STAMP) services
+browser:
+	bash scripts/browser.sh
+
+test: $(STAMP) services browser
 	$(TEST_ENV) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -13,3 +13,9 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 redis-cli -h 127.0.0.1 -p 6379 ping
+# RabbitMQ (the broker of the real platform and of the multi-instance tests).
+if command -v rabbitmq-diagnostics >/dev/null && ! rabbitmq-diagnostics -q ping >/dev/null 2>&1; then
+  echo "starting RabbitMQ"
+  rabbitmq-server -detached >/dev/null 2>&1 || true
+  for _ in $(seq 1 60); do rabbitmq-diagnostics -q ping >/dev/null 2>&1 && break; sleep 1; done
+fi
