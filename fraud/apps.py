@@ -6,7 +6,7 @@ class FraudConfig(AppConfig):
     verbose_name = "Fraud"
 
     def ready(self) -> None:
-        from fraud.receivers import on_entry_posted
-        from ledger.signals import entry_posted
+        from fraud.receivers import on_entry_recorded  # the outbox row, in the transaction
+        from ledger.signals import entry_recorded
 
-        entry_posted.connect(on_entry_posted, dispatch_uid="fraud.on_entry_posted")
+        entry_recorded.connect(on_entry_recorded, dispatch_uid="fraud.on_entry_recorded")

@@ -10,8 +10,10 @@ frauds and the terminal's current run of known frauds. 40 features, :data:`FEATU
 Pure Python (no Django, no numpy): :class:`FeatureState` keeps per-customer and per-terminal
 state that is updated in O(1) amortized per transaction, so the same object serves
 ``manage.py train_fraud_model`` (the whole file streamed), ``fraud_score_csv`` (a backtest) and
-the live scorer (fed from the database). The research version was checked bit-identical to a
-vectorized implementation on all 584,546 handbook transactions (``/work/research/fraud``).
+the live scorer (its per-account and per-merchant parts kept in PostgreSQL by
+:mod:`fraud.feature_store`, :meth:`FeatureState.export_entity`). The research version was
+checked bit-identical to a vectorized implementation on all 584,546 handbook transactions
+(``/work/research/fraud``).
 
 Units and conventions
 ---------------------
@@ -231,13 +233,21 @@ class FeatureState:
         self.pending: list[tuple] = []            # heap of (known_at, seq, tx_id, fraud)
         self._seq = 0
         self.now: int | None = None
+        self._held: dict[Hashable, set[str]] = {}  # tx_id -> entities that loaded it
 
     # labels ------------------------------------------------------------------------------------
-    def add_label(self, tx_id: Hashable, fraud: bool | int, known_at: int) -> None:
+    def add_label(self, tx_id: Hashable, fraud: bool | int, known_at: int,
+                  seq: int | None = None) -> None:
         """Queue the label of a stored transaction; it counts for transactions at
-        ``t >= known_at`` only."""
-        heapq.heappush(self.pending, (known_at, self._seq, tx_id, 1 if fraud else 0))
-        self._seq += 1
+        ``t >= known_at`` only.
+
+        ``seq`` orders labels released at the same ``known_at`` (default: call order). The live
+        store (:mod:`fraud.feature_store`) passes a value derived from the label itself, so
+        that states saved and loaded in several processes order labels the same way."""
+        if seq is None:
+            seq = self._seq
+            self._seq += 1
+        heapq.heappush(self.pending, (known_at, seq, tx_id, 1 if fraud else 0))
         if self.now is not None and known_at <= self.now:
             self._release(self.now)
 
@@ -250,9 +260,17 @@ class FeatureState:
                 continue
             tj, cid, tid, c = info
             item = (tj, seq, fraud, c)
-            cs = self._c(cid)
-            for w, kw in zip(CUST_KNOWN_WINDOWS, cs.known, strict=True):
-                kw.add(item, t - self.delay - w * DAY)
+            # A state loaded entity by entity (import_entity) applies the label only to the
+            # entities that still wait for it; a plain stream applies it to both.
+            held = self._held.pop(tx_id, None) if self._held else None
+            if held is None or "c" in held:
+                cs = self._c(cid)
+                for w, kw in zip(CUST_KNOWN_WINDOWS, cs.known, strict=True):
+                    kw.add(item, t - self.delay - w * DAY)
+                if fraud and (cs.last_kfraud_t is None or tj > cs.last_kfraud_t):
+                    cs.last_kfraud_t = tj
+            if held is not None and "t" not in held:
+                continue
             ts = self._t(tid)
             for w, kw in zip(TERM_KNOWN_WINDOWS, ts.known, strict=True):
                 kw.add(item, t - self.delay - w * DAY)
@@ -265,11 +283,89 @@ class FeatureState:
                     ts.last_is_fraud = False
                     ts.run_start = None
                 ts.last_known_t = tj
-            if fraud:
-                if cs.last_kfraud_t is None or tj > cs.last_kfraud_t:
-                    cs.last_kfraud_t = tj
-                if ts.last_kfraud_t is None or tj > ts.last_kfraud_t:
-                    ts.last_kfraud_t = tj
+            if fraud and (ts.last_kfraud_t is None or tj > ts.last_kfraud_t):
+                ts.last_kfraud_t = tj
+
+    # persistence of one entity (the live feature store) ---------------------------------------
+    def export_entity(self, kind: str, key: Hashable) -> dict:
+        """The JSON-able state of customer (``kind="c"``) or terminal (``"t"``) ``key``: its
+        windows, its "time since" fields, the stream clock, and the queued labels and
+        unlabelled transactions of the entity's own transactions (a transaction belongs to
+        both its customer and its terminal, so each keeps a copy of it).
+
+        Ids must be JSON scalars (str / int). :meth:`import_entity` is the inverse; a state
+        built by importing the entities of a transaction computes its features exactly as the
+        full stream would (``tests/fraud/test_feature_store.py``)."""
+        return self.export_entities([(kind, key)])[0]
+
+    def export_entities(self, wanted: list[tuple[str, Hashable]]) -> list[dict]:
+        """:meth:`export_entity` of several ``(kind, key)`` at once (one pass over the queued
+        labels and unlabelled transactions)."""
+        want = set(wanted)
+        held = self._held
+        txs: dict[tuple[str, Hashable], dict] = {w: {} for w in wanted}
+        for tx_id, info in self.tx_info.items():
+            h = held.get(tx_id)
+            for kind, slot in (("c", 1), ("t", 2)):
+                w = (kind, info[slot])
+                if w in want and (h is None or kind in h):
+                    txs[w][tx_id] = info
+        pend: dict[Hashable, list] = {}
+        for k, s, tx_id, f in self.pending:
+            pend.setdefault(tx_id, []).append([k, s, tx_id, f])
+        return [self._export(kind, key, txs[(kind, key)], pend) for kind, key in wanted]
+
+    def _export(self, kind: str, key: Hashable, mine: dict, pend: dict) -> dict:
+        pending = [item for tx_id in mine for item in pend.get(tx_id, ())]
+        txs = [[tx_id, *info] for tx_id, info in mine.items()]
+        if kind == "c":
+            cs = self.cust.get(key) or _Customer()
+            return {"now": self.now, "pending": pending, "txs": txs,
+                    "prior": [list(pw.q) for pw in cs.prior],
+                    "known": [kw.items for kw in cs.known],
+                    "last_t": cs.last_t, "last_kfraud_t": cs.last_kfraud_t}
+        ts = self.term.get(key) or _Terminal()
+        return {"now": self.now, "pending": pending, "txs": txs,
+                "prior": [list(q) for q in ts.prior], "known": [kw.items for kw in ts.known],
+                "last_kfraud_t": ts.last_kfraud_t, "last_known_t": ts.last_known_t,
+                "last_is_fraud": ts.last_is_fraud, "run_start": ts.run_start}
+
+    def import_entity(self, kind: str, key: Hashable, data: dict) -> None:
+        """Load an entity exported by :meth:`export_entity` (JSON round trip allowed). Call
+        it for every entity first, then read features: the clock becomes the latest of the
+        imported clocks, and queued labels are released on the next :meth:`advance`."""
+        def known(items: list) -> _KnownWin:
+            kw = _KnownWin()
+            for it in items:
+                item = tuple(it)
+                kw.items.append(item)
+                kw._acc(item, 1)
+            return kw
+
+        if kind == "c":
+            cs = self.cust[key] = _Customer()
+            for pw, q in zip(cs.prior, data["prior"], strict=True):
+                for t, c in q:
+                    pw.add(t, c)
+            cs.known = [known(items) for items in data["known"]]
+            cs.last_t, cs.last_kfraud_t = data["last_t"], data["last_kfraud_t"]
+        else:
+            ts = self.term[key] = _Terminal()
+            ts.prior = [deque(q) for q in data["prior"]]
+            ts.known = [known(items) for items in data["known"]]
+            ts.last_kfraud_t, ts.last_known_t = data["last_kfraud_t"], data["last_known_t"]
+            ts.last_is_fraud, ts.run_start = data["last_is_fraud"], data["run_start"]
+        for tx_id, t, cid, tid, c in data["txs"]:
+            self.tx_info.setdefault(tx_id, (t, cid, tid, c))
+            self._held.setdefault(tx_id, set()).add(kind)
+        queued = set(self.pending)
+        for k, s, tx_id, f in data["pending"]:
+            item = (k, s, tx_id, f)
+            if item not in queued:
+                heapq.heappush(self.pending, item)
+                queued.add(item)
+        if data["now"] is not None and (self.now is None or data["now"] > self.now):
+            self.now = data["now"]
 
     def forget_unlabelled(self, before: int) -> None:
         """Drop unlabelled transactions older than ``before`` (their labels will never count)."""

@@ -3,7 +3,8 @@
 Everything here goes through :class:`fraud.features.FeatureState` (one feature code path for
 training, ``fraud_score_csv`` and live scoring) and the model registry
 (:mod:`creditplatform.model_registry`, LightGBM text models with checksums, no pickle).
-No ORM: the live scorer in :mod:`fraud.model` feeds the same state from the database.
+No ORM: the live scorer (:mod:`fraud.model`) keeps the same state in the database
+(:mod:`fraud.feature_store`); :func:`live_features` recomputes it from the journal.
 
 Metrics follow Le Borgne et al., *Reproducible Machine Learning for Credit Card Fraud
 Detection - Practical Handbook*, ch. 4: AUC ROC, average precision and Card Precision@k.
@@ -457,7 +458,10 @@ LIVE_HORIZON_DAYS = 60
 
 def live_features(entry: Any, *, delay: int = DAY * 7,
                   horizon_days: int | None = None) -> list[float]:
-    """Features of a journal entry as the stream would have them at ``entry.occurred_at``.
+    """Features of a journal entry as the stream would have them at ``entry.occurred_at``,
+    recomputed from the journal: the reference the live feature store
+    (:mod:`fraud.feature_store`, what scoring uses) can be checked against. It reads up to
+    ``horizon_days`` of the account's and the merchant's history, so it is not for the hot path.
 
     A :class:`FeatureState` is fed from two bounded, indexed range reads (the entry's account
     on ``(account, occurred_at)`` and its merchant on ``(merchant, occurred_at)``, the last
@@ -512,7 +516,18 @@ def live_features(entry: Any, *, delay: int = DAY * 7,
 def explain(model: FraudModel, x: Sequence[float], top: int = 5) -> dict[str, float]:
     """The features that pushed the score most (LightGBM's per-feature SHAP contributions to
     the log-odds), largest first."""
-    row = np.asarray([x], dtype=np.float64)
-    contrib = model.booster.predict(row, pred_contrib=True, num_threads=1)[0][:-1]
-    order = np.argsort(-np.abs(contrib))[:top]
-    return {FEATURES[i]: round(float(contrib[i]), 4) for i in order}
+    return explain_many(model, [x], top)[0]
+
+
+def explain_many(model: FraudModel, X: Sequence[Sequence[float]],
+                 top: int = 5) -> list[dict[str, float]]:
+    """:func:`explain` of several rows with one LightGBM call."""
+    if not len(X):
+        return []
+    rows = np.asarray(X, dtype=np.float64)
+    contribs = model.booster.predict(rows, pred_contrib=True, num_threads=1)[:, :-1]
+    out = []
+    for contrib in contribs:
+        order = np.argsort(-np.abs(contrib))[:top]
+        out.append({FEATURES[i]: round(float(contrib[i]), 4) for i in order})
+    return out

@@ -6,8 +6,9 @@ over 1/7/30 days, terminal risk with label delay). Each signal maps to a score i
 reason code; the entry's score is the largest.
 
 When a model is registered (``fraud/artifacts``, see :mod:`fraud.ml`), :func:`score` returns its
-probability, computed from :class:`fraud.features.FeatureState` fed from the database
-(:func:`fraud.ml.live_features`). The scorecard's reason codes stay as the explanation, next to
+probability, computed from :class:`fraud.features.FeatureState` kept incrementally in the
+live feature store (:func:`fraud.feature_store.entry_features`: the entry's account and
+merchant state, no scan of history). The scorecard's reason codes stay as the explanation, next to
 the features that drove the model's score, and its signals remain a floor under the model's
 probability (policy rules, and the cold start of an account with no history, which training
 never saw). Without a model, or if the registered one fails its checksum, the scorecard is the
@@ -17,14 +18,19 @@ score.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
+from django.db import connections
 from django.db.models import Avg, Count
 
+from fraud.features import DELAY, FEATURES
 from ledger.models import JournalEntry
 
+_I_CNT30, _I_MEAN30 = FEATURES.index("c_cnt_30d"), FEATURES.index("c_mean_30d")
 MODEL_VERSION = "rules-v1"
 logger = logging.getLogger(__name__)
 
@@ -41,38 +47,103 @@ class Score:
 
 def score(entry: JournalEntry) -> Score:
     """Score one charge from history strictly before it (no look-ahead): the registered model
-    when there is one, else the rules scorecard (whose reasons explain either)."""
-    rules = rules_score(entry)
-    from fraud import ml
+    when there is one, else the rules scorecard (whose reasons explain either).
 
+    The entry always moves the feature store forward (:mod:`fraud.feature_store`, in the
+    caller's transaction; scoring it again reuses its stored features), so the store stays
+    complete while the model is missing or refused. Same as ``score_many([entry])[0]``."""
+    return score_many([entry])[0]
+
+
+def score_many(entries: Sequence[JournalEntry]) -> list[Score]:
+    """:func:`score` of several entries with one feature-store round trip, one merchant-label
+    read and one LightGBM call (a worker's batch); results in the order of ``entries``.
+    LightGBM's batch and single-row predictions agree, so a batch scores like one by one."""
+    from fraud import feature_store, ml
+
+    if not entries:
+        return []
     try:
         model = ml.current_model()
     except Exception:  # noqa: BLE001 - e.g. a checksum mismatch: never score with that model
         logger.exception("fraud model not loaded; scoring with the rules scorecard")
-        return rules
+        model = None
+    X = feature_store.entries_features(entries, delay=model.delay if model else DELAY)
+    frauds = _merchant_confirmed_frauds(entries)
+    scorecards = [rules_score(e, features=x, merchant_frauds=n)
+                  for e, x, n in zip(entries, X, frauds, strict=True)]
     if model is None:
-        return rules
-    x = ml.live_features(entry, delay=model.delay)
-    p = model.predict_one(x)
-    reasons = list(rules.reasons)
-    feats = {**rules.features, "model_score": p}
-    if p >= model.review:
-        reasons.insert(0, "model_" + model.decision(p))
-        feats.update({f"contrib:{k}": v for k, v in ml.explain(model, x).items()})
-    # The scorecard's signals stay a floor: policy (a large amount, a merchant with confirmed
-    # fraud) and the cold start the model never saw in training (no history at all).
-    value = max(p, rules.value) if rules.reasons else p
-    return Score(value=value, reasons=reasons, features=feats, model_version=model.version)
+        return scorecards
+    P = model.predict(np.asarray(X, dtype=np.float64)).tolist()
+    flagged = [i for i, p in enumerate(P) if p >= model.review]
+    explained = dict(zip(flagged, ml.explain_many(model, [X[i] for i in flagged]),
+                         strict=True))
+    out = []
+    for i, (p, rules) in enumerate(zip(P, scorecards, strict=True)):
+        reasons = list(rules.reasons)
+        feats = {**rules.features, "model_score": p}
+        if i in explained:
+            reasons.insert(0, "model_" + model.decision(p))
+            feats.update({f"contrib:{k}": v for k, v in explained[i].items()})
+        # The scorecard's signals stay a floor: policy (a large amount, a merchant with
+        # confirmed fraud) and the cold start the model never saw in training (no history).
+        value = max(p, rules.value) if rules.reasons else p
+        out.append(Score(value=value, reasons=reasons, features=feats,
+                         model_version=model.version))
+    return out
 
 
-def rules_score(entry: JournalEntry) -> Score:
-    """The rules scorecard: score one charge from history strictly before it."""
+def _label_delay() -> timedelta:
+    return timedelta(days=getattr(settings, "FRAUD_LABEL_DELAY_DAYS", 7))
+
+
+# Confirmed frauds at merchants: fraud_alert (status index) joined to its entry. Parameters:
+# status, merchants, decided by, entry occurred since.
+_MERCHANT_FRAUDS = ("SELECT je.merchant, je.occurred_at, a.decided_at FROM fraud_alert a "
+                    "JOIN ledger_journalentry je ON je.id = a.entry_id "
+                    "WHERE a.status = %s AND je.merchant = ANY(%s) AND a.decided_at <= %s "
+                    "AND je.occurred_at >= %s")
+
+
+def _merchant_confirmed_frauds(entries: Sequence[JournalEntry]) -> list[int]:
+    """Per entry: the alerts confirmed as fraud at its merchant, decided by its time, on
+    entries of the ``label delay + 28`` days before it (one query for all the entries)."""
+    from fraud.models import Alert
+
+    with_merchant = [e for e in entries if e.merchant]
+    if not with_merchant:
+        return [0] * len(entries)
+    reach = _label_delay() + timedelta(days=28)
+    with connections[Alert.objects.db].cursor() as cur:   # the worker's alias in the worker
+        cur.execute(_MERCHANT_FRAUDS, [
+            Alert.Status.CONFIRMED_FRAUD.value, sorted({e.merchant for e in with_merchant}),
+            max(e.occurred_at for e in with_merchant),
+            min(e.occurred_at for e in with_merchant) - reach])
+        rows = cur.fetchall()
+    return [sum(1 for m, occurred, decided in rows
+                if m == e.merchant and decided <= e.occurred_at
+                and occurred >= e.occurred_at - reach) if e.merchant else 0
+            for e in entries]
+
+
+def rules_score(entry: JournalEntry, *, features: Sequence[float] | None = None,
+                merchant_frauds: int | None = None) -> Score:
+    """The rules scorecard: score one charge from history strictly before it.
+
+    ``features``: the entry's feature vector (:data:`fraud.features.FEATURES`) when the caller
+    has it; the customer's 30-day count and mean are then read from it (charges and captures
+    in the 30 days before the entry) instead of querying the journal (charges only).
+    ``merchant_frauds``: :func:`_merchant_confirmed_frauds` of the entry when already read."""
     large = getattr(settings, "FRAUD_LARGE_AMOUNT", 22_000)
-    label_delay = timedelta(days=getattr(settings, "FRAUD_LABEL_DELAY_DAYS", 7))
     when = entry.occurred_at
-    charges = JournalEntry.objects.filter(kind=JournalEntry.Kind.CHARGE).exclude(pk=entry.pk)
-    hist = charges.filter(account_id=entry.account_id, occurred_at__gte=when - timedelta(days=30),
-                          occurred_at__lt=when).aggregate(n=Count("id"), mean=Avg("amount"))
+    if features is not None:
+        n30, m30 = features[_I_CNT30], features[_I_MEAN30]
+        hist = {"n": int(n30), "mean": m30 * 100.0 if m30 == m30 else None}  # units -> minor
+    else:
+        charges = JournalEntry.objects.filter(kind=JournalEntry.Kind.CHARGE).exclude(pk=entry.pk)
+        hist = charges.filter(account_id=entry.account_id,
+                              occurred_at__gte=when - timedelta(days=30),
+                              occurred_at__lt=when).aggregate(n=Count("id"), mean=Avg("amount"))
     mean30 = float(hist["mean"] or 0.0)
     feats = {"amount": float(entry.amount), "customer_nb_tx_30d": float(hist["n"]),
              "customer_mean_30d": mean30}
@@ -85,12 +156,8 @@ def rules_score(entry: JournalEntry) -> Score:
         if ratio >= 3:
             candidates.append((min(0.95, 0.4 + ratio / 20), "amount_above_history"))
     if entry.merchant:
-        from fraud.models import Alert
-
-        confirmed = Alert.objects.filter(
-            entry__merchant=entry.merchant, status=Alert.Status.CONFIRMED_FRAUD,
-            decided_at__lte=when, entry__occurred_at__gte=when - label_delay - timedelta(days=28),
-        ).count()
+        confirmed = (merchant_frauds if merchant_frauds is not None
+                     else _merchant_confirmed_frauds([entry])[0])
         feats["terminal_confirmed_fraud_28d"] = float(confirmed)
         if confirmed:
             candidates.append((0.8, "merchant_confirmed_fraud"))

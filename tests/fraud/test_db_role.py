@@ -37,7 +37,7 @@ from fraud.services import SCORED_ENTRY_FIELDS
 from fraud.tasks import score_entry
 from ledger import services as ledger
 from ledger.models import JournalEntry
-from ledger.signals import entry_posted
+from ledger.signals import entry_recorded
 from tests.factories import add_card
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,13 +124,13 @@ def _columns(table: str) -> set[str]:
 @contextlib.contextmanager
 def _unscored() -> Iterator[None]:
     """Charges committed in here are not queued for scoring (the receiver is disconnected)."""
-    from fraud.receivers import on_entry_posted
+    from fraud.receivers import on_entry_recorded
 
-    entry_posted.disconnect(dispatch_uid="fraud.on_entry_posted")
+    entry_recorded.disconnect(dispatch_uid="fraud.on_entry_recorded")
     try:
         yield
     finally:
-        entry_posted.connect(on_entry_posted, dispatch_uid="fraud.on_entry_posted")
+        entry_recorded.connect(on_entry_recorded, dispatch_uid="fraud.on_entry_recorded")
 
 
 # -- what the role may not do ----------------------------------------------------------------
