@@ -5,8 +5,17 @@ from django.db.models.signals import post_migrate
 
 
 def _sync_roles(sender: Any, **kwargs: Any) -> None:
-    """Keep the role groups exact after every migrate/flush (the data migration made them)."""
+    """Keep the role groups exact after every migrate/flush (the data migration made them).
+
+    ``post_migrate`` is sent once per app in INSTALLED_APPS order and each app's permissions
+    are created by its own signal, so the sync runs after the LAST app's: every permission a
+    role names exists by then.
+    """
+    from django.apps import apps
     from django.contrib.auth.models import Group, Permission
+
+    if sender is not list(apps.get_app_configs())[-1]:
+        return
 
     from accounts.roles import sync_roles
 
@@ -18,8 +27,8 @@ class ComplianceConfig(AppConfig):
     verbose_name = "Compliance"
 
     def ready(self) -> None:
-        from compliance import registrations
+        from compliance import receivers, registrations
 
         registrations.register_all()
-        # compliance is the last app: every other app's permissions exist when this runs.
-        post_migrate.connect(_sync_roles, sender=self, dispatch_uid="compliance.sync_roles")
+        receivers.install()
+        post_migrate.connect(_sync_roles, dispatch_uid="compliance.sync_roles")

@@ -86,7 +86,7 @@ def record(
     ``details`` is redacted: digit runs of 13-24 characters keep only their last 4.
     Returns the saved event.
     """
-    from compliance.models import AuditEvent  # the model module imports no app either
+    from compliance.models import AuditEvent  # imported late: apps are loaded by now
 
     if actor is None:
         actor_type, actor_id, label = ("anonymous", "", "")

@@ -6,7 +6,9 @@ changes). A periodic task (Celery beat, ``compliance.tasks.audit_seal``) seals r
 its batch was sealed) in batches; each seal stores the per-row digests and chains to the
 previous seal: ``hash = SHA-256(prev_hash || digest_1 || ... || digest_n)`` (the construction
 of RFC 6962's hash list, linear rather than a tree). :func:`verify_chain` recomputes everything
-and names each modified, deleted or inserted row and each broken seal.
+and names each modified, deleted or inserted row and each broken seal. Rows removed by retention
+(``compliance.retention``) are not "deleted": an archive manifest covers them, the seals stay in
+the chain, and ``verify_archive FILE`` checks the archived rows against the seals' digests.
 
 Canonical row: JSON of every column (sorted keys, ISO 8601 times, UTF-8, no spaces).
 """
@@ -73,11 +75,23 @@ def _rows(table: str, columns: list[str], first: int, last: int | None = None,
             yield dict(zip(columns, values, strict=True))
 
 
+def canonical_row(row: dict[str, Any]) -> str:
+    """The canonical JSON text of one row (what its digest is computed over)."""
+    return json.dumps(row, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder,
+                      default=str, ensure_ascii=False)
+
+
 def row_digest(row: dict[str, Any]) -> str:
     """SHA-256 hex of the canonical JSON of one row."""
-    canonical = json.dumps(row, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder,
-                           default=str, ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_row(row).encode()).hexdigest()
+
+
+def archived_ranges(table: str) -> list[tuple[int, int]]:
+    """``(first_id, last_id)`` of each archived (retention-pruned) range of ``table``."""
+    from compliance.models import AuditArchive
+
+    return list(AuditArchive.objects.filter(table=table).order_by("first_id")
+                .values_list("first_id", "last_id"))
 
 
 def chain_hash(prev_hash: str, digests: list[str]) -> str:
@@ -131,6 +145,7 @@ def verify_chain() -> list[Finding]:
     findings: list[Finding] = []
     for table in SEALED_TABLES:
         columns = _columns(table)
+        archived = archived_ranges(table)
         prev_hash, prev_last = GENESIS, -1
         for seal in AuditSeal.objects.filter(table=table).order_by("first_id"):
             if seal.prev_hash != prev_hash:
@@ -147,6 +162,8 @@ def verify_chain() -> list[Finding]:
                       for row in _rows(table, columns, seal.first_id, seal.last_id)}
             for row_id, digest in stored.items():
                 if row_id not in actual:
+                    if any(first <= row_id <= last for first, last in archived):
+                        continue  # removed by retention after archiving (verify_archive FILE)
                     findings.append(Finding(table, "deleted", row_id, "sealed row is missing"))
                 elif actual[row_id] != digest:
                     findings.append(Finding(table, "modified", row_id,
