@@ -179,6 +179,8 @@ def run_idempotent(
                 audit.record("request.refused", actor=actor, outcome="failure",
                              object_type="route", object_id=route[:64],
                              details={"code": exc.code, "status": exc.status, "method": method})
+                for hook in getattr(exc, "after_rollback", ()):  # e.g. charge_declined
+                    hook()  # runs in this (durable) transaction, after the savepoint's rollback
             response_body = json.loads(json.dumps(response_body, cls=DjangoJSONEncoder))
             IdempotencyRecord.objects.create(
                 scope=scope, key=key, fingerprint=fp, method=method.upper(), route=route[:200],
