@@ -43,6 +43,20 @@ class MinorUnitsField(serializers.Field):
         return int(value)
 
 
+@extend_schema_field({"type": "integer", "format": "int64"})
+class StrictIntegerField(serializers.IntegerField):
+    """DRF's IntegerField (``min_value``/``max_value``) that accepts only a JSON integer.
+
+    DRF's own field takes ``"12"`` and ``12.0`` as 12; a number that travels as a string or a
+    float is refused here with the ``invalid`` message, as :class:`MinorUnitsField` does.
+    """
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field(OpenApiTypes.STR)
 class CurrencyField(serializers.CharField):
     """An ISO 4217 alphabetic currency code (three capital letters)."""
