@@ -109,3 +109,6 @@ class ApiClientAdmin(PolicyAdminMixin, admin.ModelAdmin):
         for key in ApiKey.objects.filter(client__in=queryset, revoked_at__isnull=True):
             api_clients.api_key_revoke(actor=request.user, key=key)
         self.message_user(request, "Keys revoked.")
+
+
+import accounts.credit.admin  # noqa: E402,F401  (credit applications, maker-checker)

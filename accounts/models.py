@@ -128,7 +128,7 @@ class ApiClient(models.Model):
     """
 
     SCOPES = ["charges:write", "authorizations:write", "refunds:write", "cards:read",
-              "cards:write"]
+              "cards:write", "webhooks:manage"]
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)
@@ -296,3 +296,6 @@ class SealedTOTPDevice(TimestampMixin, ThrottlingMixin, Device):
 
     def get_throttle_factor(self) -> int:
         return 1
+
+
+from accounts.credit.models import *  # noqa: E402,F401,F403

@@ -14,12 +14,21 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "support_agent": [
         "fraud.view_alert", "fraud.change_alert", "fraud.view_fraudscore",
         "accounts.view_creditaccount", "accounts.view_card", "ledger.view_journalentry",
+        # fraud support queue (fraud/services.py alert_decide), labels, rules read-only
+        "fraud.decide_alert", "fraud.view_fraudlabel", "fraud.view_cardholdernotification",
+        "fraud.view_ruleset",
+        "accounts.view_creditapplication", "accounts.view_creditdecision",
+        "accounts.view_creditchangerequest",
     ],
     "compliance_officer": [
         "compliance.view_auditevent", "auditlog.view_logentry", "ledger.view_journalentry",
         "ledger.view_posting", "ledger.view_ledgeraccount", "fraud.view_alert",
         "fraud.view_fraudscore", "accounts.view_creditaccount", "accounts.view_card",
         "accounts.view_user",
+        "fraud.view_ruleset", "fraud.view_fraudlabel", "fraud.view_cardholdernotification",
+        "accounts.view_creditapplication", "accounts.view_creditdecision",
+        "accounts.view_creditchangerequest",
+        "webhooks.view_webhookendpoint", "webhooks.view_webhookdelivery",
     ],
     "platform_admin": [
         "accounts.view_user", "accounts.add_user", "accounts.change_user",
@@ -27,6 +36,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "auth.change_group", "ledger.view_journalentry", "fraud.view_alert",
         "ledger.refund_journalentry", "ledger.reverse_journalentry",
         "accounts.view_apiclient", "accounts.add_apiclient", "accounts.change_apiclient",
+        # fraud rules maker-checker: a maker drafts and submits, ANOTHER admin approves
+        "fraud.view_ruleset", "fraud.add_ruleset", "fraud.change_ruleset",
+        "fraud.approve_ruleset",
+        "accounts.view_creditapplication", "accounts.add_creditapplication",
+        "accounts.view_creditdecision", "accounts.view_creditchangerequest",
+        "accounts.add_creditchangerequest", "accounts.change_creditchangerequest",
+        "accounts.approve_creditchangerequest",
+        "webhooks.view_webhookendpoint", "webhooks.view_webhookevent",
+        "webhooks.view_webhookdelivery", "webhooks.change_webhookdelivery",
+        "webhooks.view_outboxmessage",
     ],
 }
 

@@ -147,7 +147,9 @@ def card_create(
 
 
 def _card_status_set(*, actor: Any, card: Card, status: str, reason: str, event: str) -> Card:
-    locked = Card.objects.select_for_update().get(pk=card.pk)
+    # Only the columns the change needs: the fraud worker's database role may not read the PAN.
+    locked = (Card.objects.select_for_update()
+              .only("id", "status", "last4", "account_id").get(pk=card.pk))
     if locked.status == Card.Status.CLOSED:
         raise ValidationError("A closed card cannot change status.", code="card_closed", status=409)
     previous = locked.status

@@ -88,6 +88,7 @@ urlpatterns = [
     path("auth/", include("accounts.api.auth_urls")),
     path("", include("accounts.api.urls")),
     path("", include("ledger.api.urls")),
+    path("", include("creditplatform.webhooks.api.urls")),
 ]
 
 

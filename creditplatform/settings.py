@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "ledger",
     "fraud",
     "compliance",
+    "creditplatform.webhooks",  # outbox + partner webhooks (issue 9)
+    "django_prometheus",
+    "creditplatform.portal",
 ]
 
 MIDDLEWARE = [
@@ -71,7 +74,13 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "axes.middleware.AxesMiddleware",
+    "creditplatform.metrics.PlatformMetricsMiddleware",  # idempotent replays counter
+    "compliance.middleware.AccessRefusalAuditMiddleware",  # 403s and foreign-object 404s
 ]
+
+# django-prometheus: request metrics around everything else (first and last middleware).
+MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 
 ROOT_URLCONF = "creditplatform.urls"
 WSGI_APPLICATION = "creditplatform.wsgi.application"
@@ -168,7 +177,34 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "ledger.tasks.idempotency_purge", "schedule": 3600.0},
     "holds-expire": {"task": "ledger.tasks.holds_expire", "schedule": 60.0},
     "audit-seal": {"task": "compliance.tasks.audit_seal", "schedule": 300.0},
+    "outbox-relay": {"task": "creditplatform.webhooks.tasks.outbox_relay_task",
+                     "schedule": env.float("OUTBOX_RELAY_SECONDS", default=5.0)},
+    "outbox-purge": {"task": "creditplatform.webhooks.tasks.outbox_purge_task",
+                     "schedule": 3600.0},
+    "webhooks-sweep": {"task": "creditplatform.webhooks.tasks.webhook_deliveries_sweep",
+                       "schedule": 30.0},
 }
+
+# --- Outbox, webhooks, metrics (issue 9; docs/webhooks.md, docs/scaling.md) -----------------
+# Outbox topic -> the Celery task the relay starts with the row's args/kwargs.
+OUTBOX_ROUTES = {
+    "fraud.score_entry": "fraud.tasks.score_entry",
+    "webhooks.event": "creditplatform.webhooks.tasks.webhook_event_fanout",
+}
+WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=15.0)
+WEBHOOKS_RETRY_CAP_SECONDS = env.float("WEBHOOKS_RETRY_CAP_SECONDS", default=3600.0)
+WEBHOOKS_CONNECT_TIMEOUT = env.float("WEBHOOKS_CONNECT_TIMEOUT", default=3.0)
+WEBHOOKS_READ_TIMEOUT = env.float("WEBHOOKS_READ_TIMEOUT", default=5.0)
+WEBHOOKS_SECRET_OVERLAP_SECONDS = env.int("WEBHOOKS_SECRET_OVERLAP_SECONDS", default=24 * 3600)
+# Loopback and http for the integration test's local receiver only; never in production.
+WEBHOOKS_ALLOW_PRIVATE_FOR_TESTS = env.bool("WEBHOOKS_ALLOW_PRIVATE_FOR_TESTS", default=False)
+if WEBHOOKS_ALLOW_PRIVATE_FOR_TESTS and not DEBUG:
+    raise ImproperlyConfigured("WEBHOOKS_ALLOW_PRIVATE_FOR_TESTS is refused outside DEBUG")
+# /metrics: callers from these networks, or with "Authorization: Bearer <token>".
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS",
+                                    default=["127.0.0.1/32", "::1/128"])
+METRICS_BEARER_TOKEN = env.str("METRICS_BEARER_TOKEN", default="")
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -195,6 +231,9 @@ OTP_TOTP_ISSUER = "creditplatform"
 SESSION_COOKIE_AGE = 15 * 60
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# The cardholder portal signs in at /portal/login/ (staff use /admin/login/).
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
 PASSWORD_HASHERS = env.list(
     "PASSWORD_HASHERS",
     default=[
@@ -257,6 +296,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # problem+json errors with their codes and examples, Idempotency-Key (creditplatform/openapi.py)
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "creditplatform.openapi.postprocess_problems"],
 }
 
 # --- Field encryption (AES-256-GCM key ring; see creditplatform/crypto.py) --------------------
@@ -272,8 +314,27 @@ IDEMPOTENCY_TTL_SECONDS = env.int("IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
 IDEMPOTENCY_RUNNER = "ledger.idempotency.run_idempotent"
 IDEMPOTENCY_KEY_VALIDATOR = "ledger.idempotency.validate_key"
 
+# --- Billing (ledger/billing.py, docs/billing.md); money in minor units --------------------------
+BILLING = {
+    "DEFAULT_APR_BPS": env.int("BILLING_DEFAULT_APR_BPS", default=2499),  # 24.99 % APR
+    "DEFAULT_CYCLE_DAY": env.int("BILLING_DEFAULT_CYCLE_DAY", default=28),  # 1..28
+    "DUE_DAYS": env.int("BILLING_DUE_DAYS", default=25),  # Reg Z 1026.5(b)(2)(ii): >= 21 days
+    "MIN_PAYMENT_FLOOR": env.int("BILLING_MIN_PAYMENT_FLOOR", default=2500),
+    "MIN_PAYMENT_PRINCIPAL_BPS": env.int("BILLING_MIN_PAYMENT_PRINCIPAL_BPS", default=100),  # 1 %
+    "LATE_FEE": env.int("BILLING_LATE_FEE", default=3000),  # capped at the missed minimum
+    "FREEZE_AT_BUCKET": env.str("BILLING_FREEZE_AT_BUCKET", default="60"),  # 30, 60, 90 or ""
+}
+from celery.schedules import crontab  # noqa: E402 - kept with the entry that uses it
+
+CELERY_BEAT_SCHEDULE["billing-close-cycles"] = {  # daily; closes each cycle exactly once
+    "task": "ledger.tasks.billing_close_cycles", "schedule": crontab(hour=0, minute=30),
+}
+
 # --- Fraud ------------------------------------------------------------------------------------
 FRAUD_ALERT_THRESHOLD = env.float("FRAUD_ALERT_THRESHOLD", default=0.5)
+# Above this score the scorer also freezes the card and notifies the cardholder (fraud.rules;
+# an approved RuleSet version overrides both thresholds).
+FRAUD_FREEZE_THRESHOLD = env.float("FRAUD_FREEZE_THRESHOLD", default=0.96)
 
 # --- Internationalisation, static ------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -281,6 +342,8 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
+# The project package is not an app; its own static files (favicon) are found here.
+STATICFILES_DIRS = [BASE_DIR / "creditplatform" / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
@@ -294,6 +357,10 @@ AUDITLOG_MASK_CALLABLE = "compliance.audit.mask_last4"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 # Rows younger than this are not sealed yet (a transaction in flight may still commit them).
 AUDIT_SEAL_DELAY_SECONDS = env.int("AUDIT_SEAL_DELAY_SECONDS", default=60)
+# Audit rows stay online this many days; older sealed rows are archived (signed) and pruned by
+# `manage.py audit_retention` (docs/compliance.md). 365 days: PCI DSS v4.0 10.5.1 (12 months).
+COMPLIANCE_RETENTION_DAYS = env.int("COMPLIANCE_RETENTION_DAYS", default=365)
+COMPLIANCE_ARCHIVE_DIR = env.path("COMPLIANCE_ARCHIVE_DIR", default=VAR_DIR / "audit-archive")
 
 # --- Security (production) --------------------------------------------------------------------
 if not DEBUG:

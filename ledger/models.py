@@ -57,6 +57,8 @@ class JournalEntry(models.Model):
         CAPTURE = "capture"
         REFUND = "refund"
         REVERSAL = "reversal"
+        INTEREST = "interest"
+        FEE = "fee"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -201,3 +203,6 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope} {self.key} -> {self.response_status}"
+
+
+from ledger.billing_models import *  # noqa: E402,F401,F403

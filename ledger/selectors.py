@@ -94,3 +94,13 @@ def statement_for(*, actor: Any, account_id: object, start: dt.datetime,
         totals[row["kind"]] = row["s"]
     return Statement(account=account, start=start, end=end, opening_balance=opening,
                      closing_balance=opening + movement, totals=totals, entries=entries)
+
+
+# --- Billing statements (issue 10; defined in ledger.billing_selectors) --------------------
+from ledger.billing_selectors import (  # noqa: E402,F401
+    billing_minimum_payment_for,
+    billing_statement_entries,
+    billing_statement_get_for,
+    billing_statement_latest,
+    billing_statement_list_for,
+)

@@ -46,7 +46,7 @@ from ledger.exceptions import (
     ReversalNotAllowed,
 )
 from ledger.models import Hold, JournalEntry, LedgerAccount, Posting
-from ledger.signals import entry_posted
+from ledger.signals import charge_declined, entry_posted, entry_recorded
 
 MERCHANT_SETTLEMENT = "merchant_settlement"
 CASH_CLEARING = "cash_clearing"
@@ -110,6 +110,7 @@ def _post_entry(
          for la, amt in legs]
     )
     entry_id, entry_kind = entry.pk, entry.kind
+    entry_recorded.send(sender=JournalEntry, entry_id=entry_id, kind=entry_kind)  # outbox rows
     transaction.on_commit(
         lambda: entry_posted.send(sender=JournalEntry, entry_id=entry_id, kind=entry_kind)
     )
@@ -122,13 +123,14 @@ def _lock_active_account(*, actor: Any, account_id: object, currency: str) -> Cr
     return account
 
 
-def _check_account(account: CreditAccount, currency: str) -> None:
+def _check_account(account: CreditAccount, currency: str, *, allow_frozen: bool = False) -> None:
     if currency != account.currency:
         raise CurrencyMismatch(
             f"This account is in {account.currency}; the request was in {currency}.",
             extra={"account_currency": account.currency},
         )
-    if account.status != CreditAccount.Status.ACTIVE:
+    if account.status != CreditAccount.Status.ACTIVE and not (
+            allow_frozen and account.status == CreditAccount.Status.FROZEN):
         raise AccountNotActive(f"The account is {account.status}.")
 
 
@@ -189,6 +191,40 @@ def _save_balances(account: CreditAccount) -> None:
         posted=account.posted, pending=account.pending, updated_at=account.updated_at)
 
 
+def _announce_declines(func: Any) -> Any:
+    """Send ``ledger.signals.charge_declined`` when ``func`` (charge_create) refuses a charge.
+
+    Outside any transaction it is sent at once. Inside one (the idempotency layer runs the
+    operation in a savepoint that the refusal rolls back) it rides on the exception as an
+    ``after_rollback`` hook, which :func:`ledger.idempotency.run_idempotent` runs in its
+    durable transaction after that rollback: receivers then write in the transaction that
+    stores the refusal. Other enclosing transactions do not run the hook (no event).
+    """
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(**kwargs: Any) -> Any:
+        try:
+            return func(**kwargs)
+        except (CardDeclined, InsufficientCredit) as exc:
+            code, reasons = exc.code, list(exc.extra.get("reasons", []))
+
+            def send() -> None:
+                charge_declined.send(
+                    sender=JournalEntry, actor=kwargs.get("actor"),
+                    account_id=kwargs.get("account_id"), card_id=kwargs.get("card_id"),
+                    amount=kwargs.get("amount"), currency=kwargs.get("currency"),
+                    code=code, reasons=reasons)
+
+            if transaction.get_connection().in_atomic_block:
+                exc.after_rollback = [*getattr(exc, "after_rollback", ()), send]
+            else:
+                send()
+            raise
+    return wrapper
+
+
+@_announce_declines
 @transaction.atomic
 def charge_create(
     *, actor: Any, account_id: object, amount: int, currency: str, card_id: object = None,
@@ -230,17 +266,24 @@ def charge_create(
 
 
 @transaction.atomic
-def payment_create(*, actor: Any, account_id: object, amount: int, currency: str) -> JournalEntry:
+def payment_create(*, actor: Any, account_id: object, amount: int, currency: str,
+                   occurred_at: dt.datetime | None = None) -> JournalEntry:
     """Post a repayment of ``amount`` minor units of ``currency``, reducing what is owed.
 
-    Double entry: debit cash clearing, credit the cardholder's receivable.
+    ``occurred_at``: when the payment was received (defaults to now; trusted callers such as
+    billing's worked examples and bank-file imports pass the original time; the API never does).
+
+    Double entry: debit cash clearing, credit the cardholder's receivable. A frozen account
+    (delinquency freeze, ledger/billing.py) still takes payments; a closed one does not.
 
     Raises:
-        InvalidAmount, CurrencyMismatch, AccountNotActive, NotFoundError,
+        InvalidAmount, CurrencyMismatch, AccountNotActive (closed), NotFoundError,
         PaymentExceedsBalance (more than ``posted``).
     """
     validate_amount(amount)
-    account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
+    # A frozen (e.g. delinquent, ledger/billing.py) account still takes repayments; closed not.
+    account = account_get_for(actor=actor, account_id=account_id, for_update=True)
+    _check_account(account, currency, allow_frozen=True)
     if amount > account.posted:
         raise PaymentExceedsBalance(
             "The payment is larger than the balance owed.", extra={"posted": account.posted}
@@ -249,7 +292,7 @@ def payment_create(*, actor: Any, account_id: object, amount: int, currency: str
         kind=JournalEntry.Kind.PAYMENT, account=account, amount=amount,
         legs=[(_platform_account(CASH_CLEARING, currency, LedgerAccount.Kind.ASSET), amount),
               (_receivable(account), -amount)],
-        actor=actor,
+        actor=actor, occurred_at=occurred_at,
     )
     account.posted -= amount
     _save_balances(account)
@@ -432,8 +475,10 @@ def _lock_entry(*, actor: Any, entry_id: object, permission: str) -> tuple[Credi
 
 
 @transaction.atomic
-def refund_create(*, actor: Any, entry_id: object, amount: int) -> JournalEntry:
+def refund_create(*, actor: Any, entry_id: object, amount: int,
+                  occurred_at: dt.datetime | None = None) -> JournalEntry:
     """Refund part or all of a charge or capture: never more than what is left of it.
+    ``occurred_at`` as for :func:`payment_create` (defaults to now; the API never passes it).
 
     Double entry: debit merchant settlement, credit the cardholder's receivable. Needs the
     ``ledger.refund_journalentry`` permission (merchants' partners and staff, not cardholders).
@@ -459,7 +504,7 @@ def refund_create(*, actor: Any, entry_id: object, amount: int) -> JournalEntry:
                                  LedgerAccount.Kind.LIABILITY), amount),
               (_receivable(account), -amount)],
         actor=actor, card=original.card, merchant=original.merchant, original=original,
-        description=f"refund of {original.pk}",
+        description=f"refund of {original.pk}", occurred_at=occurred_at,
     )
     account.posted -= amount
     _save_balances(account)

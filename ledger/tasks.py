@@ -19,3 +19,14 @@ def holds_expire() -> int:
     from ledger import services
 
     return services.holds_expire()
+
+
+@shared_task
+def billing_close_cycles(as_of: str | None = None) -> int:
+    """Close every billing cycle that ended before ``as_of`` (ISO date; default today), each
+    exactly once (:func:`ledger.billing.billing_run`); returns the statements created."""
+    import datetime as dt
+
+    from ledger import billing
+
+    return billing.billing_run(as_of=dt.date.fromisoformat(as_of) if as_of else None)

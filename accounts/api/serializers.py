@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from accounts.models import Card, CreditAccount, User
+from creditplatform.serializers import StrictIntegerField
 
 
 class MeOutput(serializers.ModelSerializer):
@@ -45,5 +46,5 @@ class CardInput(serializers.Serializer):
     account = serializers.UUIDField()
     pan = serializers.CharField(min_length=13, max_length=23, trim_whitespace=True,
                                 write_only=True)
-    exp_month = serializers.IntegerField(min_value=1, max_value=12)
-    exp_year = serializers.IntegerField(min_value=2000, max_value=2100)
+    exp_month = StrictIntegerField(min_value=1, max_value=12)
+    exp_year = StrictIntegerField(min_value=2000, max_value=2100)

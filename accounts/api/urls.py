@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from accounts.api import views
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("accounts/<str:account_id>/", views.AccountDetailApi.as_view(), name="account-detail"),
     path("cards/", views.CardListCreateApi.as_view(), name="card-list"),
     path("cards/<str:card_id>/", views.CardDetailApi.as_view(), name="card-detail"),
+    path("", include("accounts.api.credit_urls")),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ledger.api import views
+from ledger.api import statements, views
 
 urlpatterns = [
     path("accounts/<str:account_id>/transactions/", views.AccountTransactionsApi.as_view(),
@@ -13,6 +13,12 @@ urlpatterns = [
          name="account-authorizations"),
     path("accounts/<str:account_id>/statement/", views.StatementApi.as_view(),
          name="account-statement"),
+    path("accounts/<str:account_id>/statements/", statements.AccountStatementsApi.as_view(),
+         name="account-statements"),
+    path("accounts/<str:account_id>/minimum-payment/", statements.MinimumPaymentApi.as_view(),
+         name="account-minimum-payment"),
+    path("statements/<str:statement_id>/", statements.StatementDetailApi.as_view(),
+         name="statement-detail"),
     path("authorizations/<str:hold_id>/", views.AuthorizationDetailApi.as_view(),
          name="authorization-detail"),
     path("authorizations/<str:hold_id>/capture/", views.AuthorizationCaptureApi.as_view(),

@@ -7,6 +7,7 @@ drf-spectacular generates (``/api/v1/accounts/{account_id}/``).
 
 from __future__ import annotations
 
+import datetime
 import functools
 import re
 import uuid
@@ -17,11 +18,13 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.models import Group
 from django.urls import URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import AccessToken, RefreshToken
 
 from accounts import api_clients
 from accounts.models import ApiClient, Card, CreditAccount, User
+from ledger import billing
 from ledger import services as ledger_services
 from ledger.models import Hold, JournalEntry, Posting
 from tests.factories import ACTOR, TEST_PASSWORD, CustomerFactory, UserFactory, add_card
@@ -126,15 +129,17 @@ class World:
     partner_key: str
     foreign: ApiClient        # the other customer's card is issued for it
     foreign_key: str
+    statement: Any = None     # the owner's closed billing statement (ledger/billing.py)
 
     def owner_ids(self) -> list[str]:
         """Strings that must never appear in an answer to someone the owner did not allow."""
         return [str(x) for x in (self.owner.pk, self.account.pk, self.card.pk, self.entry.pk,
-                                 self.hold.pk)] + [self.owner.username]
+                                 self.hold.pk, self.statement.pk)] + [self.owner.username]
 
     def witness(self, name: str) -> str:
         return str({"owner": self.owner.pk, "account": self.account.pk, "card": self.card.pk,
-                    "entry": self.entry.pk, "hold": self.hold.pk}[name])
+                    "entry": self.entry.pk, "hold": self.hold.pk,
+                    "statement": self.statement.pk}[name])
 
 
 def staff(role: str) -> User:
@@ -158,11 +163,13 @@ def build_world() -> World:
     partner, partner_key = new_partner("matrix-partner")
     foreign, foreign_key = new_partner("matrix-foreign-partner")
     Card.objects.filter(pk=other_card.pk).update(issued_for=foreign)
+    statement = billing.statement_close(actor=ACTOR, account_id=account.pk,
+                                        period_end=timezone.localdate())
     return World(owner=owner, account=account, card=card, entry=entry, hold=hold, other=other,
                  other_account=other.credit_accounts.get(), other_card=other_card,
                  support=staff("support_agent"), admin=staff("platform_admin"),
                  partner=partner, partner_key=partner_key, foreign=foreign,
-                 foreign_key=foreign_key)
+                 foreign_key=foreign_key, statement=statement)
 
 
 # --- principals -----------------------------------------------------------------------------
@@ -234,7 +241,39 @@ PATH_VALUES: dict[str, Callable[[World], Any]] = {
     "card_id": lambda w: w.card.pk,
     "hold_id": lambda w: w.hold.pk,
     "entry_id": lambda w: w.entry.pk,
+    "statement_id": lambda w: w.statement.pk,
+    "endpoint_id": lambda w: webhook_endpoint_of(w.partner),
+    "application_id": lambda w: credit_application_of(w.owner),
 }
+
+
+def credit_application_of(owner: User) -> Any:
+    """The id of a new (decided) credit application of ``owner``, made through the service."""
+    from accounts.credit import services as credit_services
+
+    return credit_services.credit_application_create(
+        actor=owner, applicant=owner, **CREDIT_APPLICATION_BODY,
+        date_of_birth=datetime.date(1985, 5, 17)).pk
+
+
+CREDIT_APPLICATION_BODY: dict[str, Any] = {
+    "currency": "EUR", "requested_limit": 200_000, "monthly_income": 300_000,
+    "monthly_obligations": 40_000, "employment_status": "employed", "employment_months": 24,
+    "national_id": "MATRIX1234", "consent": True, "consent_text_version": "2026-11",
+}
+
+
+def webhook_endpoint_of(partner: ApiClient) -> Any:
+    """The id of a live webhook endpoint of ``partner`` (made through the service)."""
+    from creditplatform.webhooks import services as webhook_services
+    from creditplatform.webhooks.models import WebhookEndpoint
+
+    existing = WebhookEndpoint.objects.filter(client=partner, deleted_at__isnull=True).first()
+    if existing is not None:
+        return existing.pk
+    return webhook_services.endpoint_create(
+        actor=ACTOR, client=partner, url="https://93.184.215.14/matrix-hook",
+        event_types=["charge.approved"]).endpoint.pk
 
 QUERY_VALUES: dict[str, str] = {
     "start": "2000-01-01T00:00:00Z",
@@ -262,7 +301,12 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         lambda w: {"account": str(w.account.pk), "pan": PAN_NEW, "exp_month": 12,
                    "exp_year": 2099},
     ("POST", "/api/v1/transactions/{entry_id}/refunds/"): lambda w: {"amount": 1000},
+    ("POST", "/api/v1/webhooks/endpoints/"):
+        lambda w: {"url": "https://93.184.215.14/matrix", "event_types": ["charge.approved"]},
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret/"): lambda w: {},
     ("POST", "/api/v1/transactions/{entry_id}/reversals/"): lambda w: {"reason": "matrix"},
+    ("POST", "/api/v1/credit-applications/"):
+        lambda w: {**CREDIT_APPLICATION_BODY, "date_of_birth": "1985-05-17"},
 }
 
 
@@ -324,4 +368,21 @@ def snapshot() -> dict[str, Any]:
             "pk", "account_id", "status", "issued_for_id")),
         "users": list(User.objects.order_by("pk").values_list(
             "pk", "is_staff", "is_superuser", "is_active")),
+        "webhook_endpoints": _webhook_endpoints(),
+        "credit_applications": _credit_applications(),
     }
+
+
+def _credit_applications() -> list[tuple[Any, ...]]:
+    from accounts.credit.models import CreditApplication
+
+    return list(CreditApplication.objects.order_by("pk").values_list(
+        "pk", "applicant_id", "status", "requested_limit"))
+
+
+def _webhook_endpoints() -> list[tuple[Any, ...]]:
+    from creditplatform.webhooks.models import WebhookEndpoint
+
+    return [(pk, client, active, deleted, bytes(secret)) for pk, client, active, deleted, secret
+            in WebhookEndpoint.objects.order_by("pk").values_list(
+                "pk", "client_id", "is_active", "deleted_at", "secret_encrypted")]

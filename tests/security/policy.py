@@ -135,6 +135,12 @@ POLICY: dict[tuple[str, str], Operation] = {
         row(OK2,   N,     F,     F,     F,     N,     N,     A,      witness="entry"),
     ("POST", "/api/v1/accounts/{account_id}/payments/"):
         row(OK201, N,     F,     F,     F,     N,     N,     A),
+    ("GET", "/api/v1/accounts/{account_id}/statements/"):
+        row(OK2,   N,     F,     F,     F,     N,     N,     A,      witness="statement"),
+    ("GET", "/api/v1/accounts/{account_id}/minimum-payment/"):
+        row(OK2,   N,     F,     F,     F,     N,     N,     A,      witness="statement"),
+    ("GET", "/api/v1/statements/{statement_id}/"):
+        row(OK2,   N,     F,     F,     F,     N,     N,     A,      witness="statement"),
 
     # --- money in, also through partners: charges and authorizations ---------------------------
     ("POST", "/api/v1/accounts/{account_id}/charges/"):
@@ -173,6 +179,34 @@ POLICY: dict[tuple[str, str], Operation] = {
     ("POST", "/api/v1/transactions/{entry_id}/reversals/"):
         row(N,     N,     F,     F,     F,     N,     OK201, A,
             note="ledger.reverse_journalentry only (platform_admin); closed to partners"),
+
+    # --- partner webhooks (scope webhooks:manage; a partner's own endpoints only) --------------
+    ("GET", "/api/v1/webhooks/endpoints/"):
+        row(F,     F,     F,     OK2,   MINE,  F,     F,     A,
+            partner_scope="webhooks:manage",
+            note="people: 403 (partner API keys only); partner_foreign lists only its own"),
+    ("POST", "/api/v1/webhooks/endpoints/"):
+        row(F,     F,     F,     OK201, OWN(201), F,  F,     A,
+            partner_scope="webhooks:manage"),
+    ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}/"):
+        row(F,     F,     F,     OK2,   N,     F,     F,     A,
+            partner_scope="webhooks:manage", note="another partner's endpoint is 404"),
+    ("DELETE", "/api/v1/webhooks/endpoints/{endpoint_id}/"):
+        row(F,     F,     F,     OK(204), N,   F,     F,     A,
+            partner_scope="webhooks:manage"),
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret/"):
+        row(F,     F,     F,     OK2,   N,     F,     F,     A,
+            partner_scope="webhooks:manage"),
+
+    # --- credit applications (issue 10): a person applies for themselves; own rows only ------
+    ("GET", "/api/v1/credit-applications/"):
+        row(OK2,   MINE,  F,     F,     F,     MINE,  MINE,  A),
+    ("POST", "/api/v1/credit-applications/"):
+        row(OK201, OWN(201), F,  F,     F,     OWN(201), OWN(201), A,
+            note="every person applies only for themselves (the applicant is the caller)"),
+    ("GET", "/api/v1/credit-applications/{application_id}/"):
+        row(OK2,   N,     F,     F,     F,     N,     N,     A,
+            note="the owner's application; anyone else's is 404"),
 }
 # fmt: on
 

@@ -61,6 +61,9 @@ EFFECTS: dict[tuple[str, str], Effect] = {
         Effect(posted=-1000, entries=("refund",)),
     ("POST", "/api/v1/transactions/{entry_id}/reversals/"):
         Effect(posted=-CHARGE_AMOUNT, entries=("reversal",)),
+    ("POST", "/api/v1/credit-applications/"): Effect(),
+    ("POST", "/api/v1/webhooks/endpoints/"): Effect(),  # no money moves
+    ("POST", "/api/v1/webhooks/endpoints/{endpoint_id}/rotate-secret/"): Effect(),
 }
 
 
