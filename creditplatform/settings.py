@@ -191,6 +191,14 @@ OUTBOX_ROUTES = {
     "fraud.score_entry": "fraud.tasks.score_entry",
     "webhooks.event": "creditplatform.webhooks.tasks.webhook_event_fanout",
 }
+# Topics the periodic relay publishes as ONE task per batch (the list of the rows' first
+# arguments): one model prediction for many charges (bench/fraud.py: batch vs single task).
+OUTBOX_BATCH_ROUTES = {"fraud.score_entry": "fraud.tasks.score_entries"}
+# After commit, the committing process publishes a charge's scoring task itself (lowest
+# commit-to-score latency). False: only the relay (every OUTBOX_RELAY_SECONDS) publishes, in
+# batches: fewer statements per charge and one prediction per batch (docker-compose.yml sets
+# it for throughput, with OUTBOX_RELAY_SECONDS=1).
+FRAUD_SCORING_NUDGE = env.bool("FRAUD_SCORING_NUDGE", default=True)
 WEBHOOKS_MAX_ATTEMPTS = env.int("WEBHOOKS_MAX_ATTEMPTS", default=8)
 WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=15.0)
 WEBHOOKS_RETRY_CAP_SECONDS = env.float("WEBHOOKS_RETRY_CAP_SECONDS", default=3600.0)

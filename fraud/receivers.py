@@ -14,6 +14,8 @@ import logging
 import uuid
 from typing import Any
 
+from django.conf import settings
+
 from creditplatform.webhooks.outbox import message_id_for, outbox_put
 
 logger = logging.getLogger(__name__)
@@ -31,4 +33,5 @@ def on_entry_recorded(sender: Any, *, entry_id: Any, kind: str, **kwargs: Any) -
     """Inside the posting transaction: record the scoring task of a charge or capture."""
     if kind not in SCORED_KINDS:
         return
-    outbox_put(topic=SCORE_TOPIC, args=[str(entry_id)], message_id=score_message_id(entry_id))
+    outbox_put(topic=SCORE_TOPIC, args=[str(entry_id)], message_id=score_message_id(entry_id),
+               nudge=settings.FRAUD_SCORING_NUDGE)

@@ -118,3 +118,28 @@ def test_concurrent_relays_publish_each_row_exactly_once(settings):
 def test_unknown_topic_is_a_programming_error():
     with pytest.raises(KeyError):
         outbox_put(topic="no.such.topic")
+
+
+def test_without_nudge_the_relay_scores_charges_in_one_batch(customer, settings, monkeypatch):
+    """FRAUD_SCORING_NUDGE=False: commits only write the outbox rows; the relay publishes ONE
+    ``score_entries`` task for all of them, and every charge is scored exactly once."""
+    from fraud.tasks import score_entries
+
+    settings.FRAUD_SCORING_NUDGE = False
+    calls: list[list[str]] = []
+    original = score_entries.apply_async
+
+    def spy(args=None, kwargs=None, **options):
+        calls.append(list(args[0]))
+        return original(args=args, kwargs=kwargs, **options)
+
+    monkeypatch.setattr(score_entries, "apply_async", spy)
+    entries = [_charge(customer, amount=1000 + n) for n in range(3)]
+    assert not FraudScore.objects.filter(entry__in=entries).exists()  # nothing published yet
+    assert OutboxMessage.objects.filter(dispatched_at__isnull=True).count() == 3
+
+    assert outbox_relay() == 3
+    assert calls == [[str(e.pk) for e in entries]]
+    assert FraudScore.objects.filter(entry__in=entries).count() == 3
+    assert not OutboxMessage.objects.filter(dispatched_at__isnull=True).exists()
+    assert outbox_relay() == 0  # published once
