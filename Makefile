@@ -31,7 +31,7 @@ run: $(STAMP)
 	$(BIN)/python manage.py bootstrap_demo
 	$(BIN)/python manage.py replay_transactions $(SAMPLE)
 	@echo ""
-	@echo "  API      http://127.0.0.1:$(PORT)/api/v1/"
+	@echo "  API      http://127.0.0.1:$(PORT)/api/v1/accounts/  (token: POST /api/v1/auth/token/)"
 	@echo "  API docs http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  Admin    http://127.0.0.1:$(PORT)/admin/"
 	@echo "  Portal   http://127.0.0.1:$(PORT)/portal/  (cardholders)"

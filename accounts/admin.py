@@ -36,7 +36,44 @@ class ReadOnlyAdminMixin:
 
 @admin.register(User)
 class PlatformUserAdmin(PolicyAdminMixin, UserAdmin):
+    """Users for the ``platform_admin`` role, without a way up (least privilege).
+
+    Django's stock ``UserAdmin`` lets anyone with ``change_user`` tick ``is_superuser``, grant
+    single permissions and set any password. Here a non-superuser cannot: see or change a
+    superuser, change their own account (no self-granted roles), edit ``is_superuser`` or
+    per-user permissions, or set the password of any staff account (staff change their own
+    password themselves, with their second factor). Roles are given by group membership, which
+    is audited (``role.changed``).
+    """
+
     list_display = ["username", "email", "is_staff", "is_active", "last_login"]
+    _SUPERUSER_ONLY = ("is_superuser", "user_permissions", "last_login", "date_joined")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        qs = super().get_queryset(request)
+        return qs if request.user.is_superuser else qs.filter(is_superuser=False)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += [f for f in self._SUPERUSER_ONLY if f not in fields]
+        return fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if (obj is not None and not request.user.is_superuser
+                and (obj.pk == request.user.pk or obj.is_superuser)):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request: HttpRequest, id: str,  # noqa: A002 - Django's name
+                             form_url: str = "") -> Any:
+        from django.core.exceptions import PermissionDenied
+
+        target = self.get_object(request, id)
+        if not request.user.is_superuser and (target is None or target.is_staff
+                                              or target.pk == request.user.pk):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
 
 @admin.register(CreditAccount)

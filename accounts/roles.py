@@ -33,7 +33,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "platform_admin": [
         "accounts.view_user", "accounts.add_user", "accounts.change_user",
         "accounts.view_creditaccount", "accounts.view_card", "auth.view_group",
-        "auth.change_group", "ledger.view_journalentry", "fraud.view_alert",
+        "ledger.view_journalentry", "fraud.view_alert",
         "ledger.refund_journalentry", "ledger.reverse_journalentry",
         "accounts.view_apiclient", "accounts.add_apiclient", "accounts.change_apiclient",
         # fraud rules maker-checker: a maker drafts and submits, ANOTHER admin approves

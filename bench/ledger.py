@@ -373,7 +373,9 @@ def bench_env(var_dir: Path, password: str, settings_module: str) -> dict[str, s
 
 def with_scoring(env: dict[str, str], scoring: str) -> dict[str, str]:
     """``inline``: scoring runs in the request after commit (Celery eager). ``queued``: the
-    request only enqueues it to a broker nobody consumes (Redis db 14, flushed at the end)."""
+    production configuration of docker-compose.yml: the charge's transaction writes the scoring
+    outbox row and nothing is published after commit (``FRAUD_SCORING_NUDGE=false``; the relay,
+    not running here, publishes batches); the broker is Redis db 14, flushed at the end."""
     env = dict(env)
     env.pop("CELERY_BROKER_URL", None)
     if scoring == "inline":
@@ -381,6 +383,7 @@ def with_scoring(env: dict[str, str], scoring: str) -> dict[str, str]:
     else:
         env["CELERY_TASK_ALWAYS_EAGER"] = "false"
         env["CELERY_BROKER_URL"] = f"redis://{REDIS_HOST}:{REDIS_PORT}/{REDIS_DB}"
+        env["FRAUD_SCORING_NUDGE"] = "false"
     return env
 
 
@@ -967,8 +970,9 @@ def main() -> int:
         "database": DB_NAME, "redis_db": REDIS_DB, "cpus": os.cpu_count(),
         "scoring": {"inline": "CELERY_TASK_ALWAYS_EAGER=true: fraud scoring runs in the request "
                               "after commit",
-                    "queued": "CELERY_TASK_ALWAYS_EAGER=false, broker Redis db 14 with no "
-                              "worker: the request only enqueues the scoring task"},
+                    "queued": "CELERY_TASK_ALWAYS_EAGER=false, FRAUD_SCORING_NUDGE=false "
+                              "(docker-compose.yml): the request writes the scoring outbox "
+                              "row in its transaction; the relay (not run) publishes batches"},
         "password_hasher": "MD5 (logins only; the charge path never hashes)",
         "settings_module": "creditplatform.settings" if args.production_fraud_rules
         else "bench.bench_settings (FRAUD_RULES velocity thresholds raised)",

@@ -31,13 +31,14 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from compliance import audit, sealing
 from compliance.models import AuditArchive, AuditSeal
@@ -103,12 +104,23 @@ def plan(*, cutoff: datetime) -> list[TablePlan]:
             with connection.cursor() as cur:
                 cur.execute(f"SELECT max({time_col}) FROM {connection.ops.quote_name(table)} "  # noqa: S608
                             "WHERE id BETWEEN %s AND %s", [seal.first_id, seal.last_id])
-                newest = cur.fetchone()[0]
+                newest = _as_datetime(cur.fetchone()[0])
             if newest is None or newest >= cutoff:
                 break
             tp.seals.append(seal)
         plans.append(tp)
     return plans
+
+
+def _as_datetime(value: Any) -> Any:
+    """A raw ``max(timestamp)``: PostgreSQL gives an aware datetime, SQLite (the demo) text in
+    UTC."""
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is not None and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, UTC)
+        return parsed
+    return value
 
 
 def sign(manifest: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from django.conf import settings
-from rest_framework.exceptions import ParseError
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.parsers import JSONParser
 
 from creditplatform.errors import ApplicationError
@@ -60,7 +60,12 @@ class StrictJSONParser(JSONParser):
             raise PayloadTooLarge(f"The request body is larger than {limit} bytes.",
                                   extra={"max_bytes": limit})
         parser_context = parser_context or {}
-        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        encoding = str(parser_context.get("encoding") or settings.DEFAULT_CHARSET)
+        if encoding.lower().replace("_", "-") not in ("utf-8", "utf8"):
+            # JSON exchanged between systems is UTF-8 (RFC 8259, section 8.1); anything else
+            # (rot13, utf-7, base64...) is refused rather than decoded.
+            raise UnsupportedMediaType(f"{media_type}",
+                                       detail="JSON request bodies must be UTF-8.")
         try:
             text = raw.decode(encoding)
             return json.loads(text, object_pairs_hook=_no_duplicates,

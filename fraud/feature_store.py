@@ -183,7 +183,51 @@ class EntityBatch:
                 for key, data in zip(self.keys, self.st.export_entities(wanted), strict=True)]
 
 
+def _entries_features_portable(conn: Any, entries: Sequence[Any],
+                               delay: int) -> list[list[float]]:
+    """The same three steps through the ORM, for databases other than PostgreSQL (the SQLite
+    demo: its transactions take the database write lock, so ``FOR UPDATE`` is not needed)."""
+    from fraud.aggregates import FeatureEntityState, FeatureSnapshot
+
+    alias = conn.alias
+    keys = sorted({k for e in entries for k in (customer_key(e), terminal_key(e)) if k})
+    states = dict(FeatureEntityState.objects.using(alias).filter(key__in=keys)
+                  .values_list("key", "state"))
+    batch = EntityBatch({k: states.get(k, "") for k in keys}, delay=delay)
+    ids = [str(e.pk) for e in entries]
+    done: dict[str, list[float]] = {
+        str(entry_id): json.loads(features) for entry_id, features in
+        FeatureSnapshot.objects.using(alias).filter(entry_id__in=ids)
+        .values_list("entry_id", "features")}
+    if _has_labels():
+        from fraud.models import FraudLabel
+
+        wanted = [str(t) for t in batch.waiting()] + ids
+        for entry_id, is_fraud, known_at in (FraudLabel.objects.using(alias)
+                                             .filter(entry_id__in=wanted)
+                                             .values_list("entry_id", "is_fraud", "known_at")):
+            batch.add_label(str(entry_id), int(is_fraud), to_seconds(known_at))
+    todo = sorted((e for e in entries if str(e.pk) not in done),
+                  key=lambda e: (e.occurred_at, str(e.pk)))
+    snapshots = []
+    for e in todo:
+        tx_id = str(e.pk)
+        x, t = batch.features(tx_id, to_seconds(e.occurred_at), str(e.account_id),
+                              e.merchant or None, e.amount / 100.0)
+        done[tx_id] = x
+        snapshots.append(FeatureSnapshot(entry_id=e.pk, features=json.dumps(x), t=t))
+    if todo:
+        FeatureEntityState.objects.using(alias).bulk_create(
+            [FeatureEntityState(key=k, state=text, clock=clock)
+             for k, text, clock in batch.export()],
+            update_conflicts=True, unique_fields=["key"], update_fields=["state", "clock"])
+        FeatureSnapshot.objects.using(alias).bulk_create(snapshots)
+    return [done[i] for i in ids]
+
+
 def _entries_features(conn: Any, entries: Sequence[Any], delay: int) -> list[list[float]]:
+    if conn.vendor != "postgresql":
+        return _entries_features_portable(conn, entries, delay)
     keys = sorted({k for e in entries for k in (customer_key(e), terminal_key(e)) if k})
     with conn.cursor() as cur:
         batch = EntityBatch(_lock_states(cur, keys), delay=delay)

@@ -114,12 +114,20 @@ def _merchant_confirmed_frauds(entries: Sequence[JournalEntry]) -> list[int]:
     if not with_merchant:
         return [0] * len(entries)
     reach = _label_delay() + timedelta(days=28)
-    with connections[Alert.objects.db].cursor() as cur:   # the worker's alias in the worker
-        cur.execute(_MERCHANT_FRAUDS, [
-            Alert.Status.CONFIRMED_FRAUD.value, sorted({e.merchant for e in with_merchant}),
-            max(e.occurred_at for e in with_merchant),
-            min(e.occurred_at for e in with_merchant) - reach])
-        rows = cur.fetchall()
+    merchants = sorted({e.merchant for e in with_merchant})
+    newest = max(e.occurred_at for e in with_merchant)
+    oldest = min(e.occurred_at for e in with_merchant) - reach
+    conn = connections[Alert.objects.db]   # the worker's alias in the worker
+    if conn.vendor == "postgresql":
+        with conn.cursor() as cur:
+            cur.execute(_MERCHANT_FRAUDS, [Alert.Status.CONFIRMED_FRAUD.value, merchants,
+                                           newest, oldest])
+            rows = cur.fetchall()
+    else:  # the SQLite demo: the same query through the ORM
+        rows = list(Alert.objects.filter(
+            status=Alert.Status.CONFIRMED_FRAUD, entry__merchant__in=merchants,
+            decided_at__lte=newest, entry__occurred_at__gte=oldest,
+        ).values_list("entry__merchant", "entry__occurred_at", "decided_at"))
     return [sum(1 for m, occurred, decided in rows
                 if m == e.merchant and decided <= e.occurred_at
                 and occurred >= e.occurred_at - reach) if e.merchant else 0

@@ -71,12 +71,23 @@ def decide(request: PreauthRequest) -> PreauthDecision:
     amount_since = when - timedelta(seconds=cfg["velocity_amount_window_seconds"])
     earliest = min(velocity_since, testing_since, amount_since)
     small = cfg["card_testing_small_amount"]
-    scope_id = card.pk if card is not None else request.account.pk
-    with _connection().cursor() as cur:
+    conn = _connection()
+    # Raw SQL gets the values as the ORM would send them (SQLite, the demo database, stores
+    # UUIDs as 32 hex characters and datetimes as text; PostgreSQL takes them as they are).
+    uuid_field = JournalEntry._meta.get_field("id")
+
+    def u(value: Any) -> Any:
+        return uuid_field.get_db_prep_value(value, conn)
+
+    def t(value: Any) -> Any:
+        return conn.ops.adapt_datetimefield_value(value)
+
+    scope_id = u(card.pk if card is not None else request.account.pk)
+    with conn.cursor() as cur:
         cur.execute(_SQL_CARD if card is not None else _SQL_ACCOUNT, [
-            velocity_since, testing_since, small, amount_since,
-            scope_id, earliest, when, scope_id, earliest, when,
-            request.account.pk, when - timedelta(days=cfg["history_days"]), when])
+            t(velocity_since), t(testing_since), small, t(amount_since),
+            scope_id, t(earliest), t(when), scope_id, t(earliest), t(when),
+            u(request.account.pk), t(when - timedelta(days=cfg["history_days"])), t(when)])
         n, small_n, total, hist_n, hist_total = cur.fetchone()
     if n + 1 > cfg["velocity_max_count"]:
         decline.append("velocity_count")

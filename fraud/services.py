@@ -19,6 +19,7 @@ from compliance import audit
 from compliance.audit import SystemActor
 from creditplatform.db_routers import worker_db_alias
 from creditplatform.logging import redact_text
+from creditplatform.serializers import SafeTextField
 from fraud import model, rules, selectors, signals
 from fraud.exceptions import (
     AlertClosed,
@@ -156,6 +157,11 @@ DECISIONS = {
 
 def _clean_note(note: Any, *, required: bool = True) -> str:
     text = redact_text(str(note or "")).replace("\x00", "").strip()
+    # Line breaks and tabs are fine in a note; other control, bidirectional and invisible
+    # characters could disguise what an officer reads (the same set SafeTextField refuses).
+    if SafeTextField._BAD.search(text.replace("\n", "").replace("\r", "").replace("\t", "")):
+        raise ValidationError("Control, bidirectional and invisible characters are not allowed "
+                              "in a note.", code="note_invalid_characters")
     if required and not text:
         raise ValidationError("A note is required.", code="note_required")
     if len(text) > NOTE_MAX:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from axes.exceptions import AxesBackendPermissionDenied
+from django.conf import settings
+from django_otp import match_token
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
@@ -12,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.serializers import TokenObtainPairSerializer
 from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
@@ -29,13 +32,39 @@ class _Anonymous:
         return ("anonymous", "", self.username[:150])
 
 
+class TokenObtainInput(TokenObtainPairSerializer):
+    """``{username, password[, otp_token]}``. Staff accounts must add the current code of their
+    confirmed TOTP device whenever the admin requires one (``ADMIN_REQUIRE_OTP``): a staff token
+    reaches refunds and reversals, so a password alone must not (PCI DSS v4.0 8.4.2, MFA for
+    all access into the cardholder data environment).
+
+    Raises:
+        ApplicationError: 401 ``otp_required`` (staff, code missing or wrong).
+    """
+
+    otp_token = serializers.CharField(required=False, allow_blank=True, max_length=12,
+                                      write_only=True)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, str]:
+        data = super().validate(attrs)
+        if self.user.is_staff and settings.ADMIN_REQUIRE_OTP:
+            code = str(attrs.get("otp_token") or "").strip()
+            if not code or match_token(self.user, code) is None:
+                raise ApplicationError("Staff accounts need the current code of their second "
+                                       "factor (otp_token).", code="otp_required", status=401)
+        return data
+
+
 class TokenObtainApi(TokenObtainPairView):
-    """``{username, password} -> {access, refresh}``; every attempt is a security event.
+    """``{username, password[, otp_token]} -> {access, refresh}``; every attempt is a security
+    event.
 
     Ten failures for one username lock it for 30 minutes (django-axes): 429 ``account_locked``.
+    Staff need their TOTP code too (:class:`TokenObtainInput`): 401 ``otp_required``.
     """
 
     throttle_classes = [LoginRateThrottle]
+    serializer_class = TokenObtainInput
 
     def post(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = request.data if isinstance(request.data, dict) else {}

@@ -21,6 +21,9 @@ class EntryFilterForm(forms.Form):
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("date_from"), data.get("date_to")
+        for name, day in (("date_from", start), ("date_to", end)):
+            if day and not (1900 <= day.year <= 9998):  # date + 1 day must stay a date
+                self.add_error(name, "Enter a date between 1900 and 9998.")
         if start and end and start > end:
             raise forms.ValidationError("The start date is after the end date.")
         return data

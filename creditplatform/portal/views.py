@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import posixpath
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import unquote
 
 import segno
 from django.contrib import messages
@@ -94,11 +96,17 @@ def _with_next(view_name: str, target: str) -> str:
 
 
 def _next_url(request: HttpRequest) -> str:
+    """Where to go after sign-in: a path inside the portal only (normalised first, so
+    ``/portal/../admin/`` does not leave it), else the dashboard."""
     target = request.POST.get("next") or request.GET.get("next") or ""
+    raw_path, _, query = target.partition("?")
+    # browsers resolve "..", also percent-encoded, before they send: resolve it first
+    path = posixpath.normpath(unquote(raw_path)) if target.startswith("/") else ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                        require_https=request.is_secure()) \
-            and target.startswith("/portal/"):
-        return target
+            and (path + "/").startswith("/portal/") and "\\" not in target:
+        return path + ("/" if raw_path.endswith("/") and path != "/" else "") + (
+            f"?{query}" if query else "")
     return reverse("portal:dashboard")
 
 

@@ -38,9 +38,23 @@ def _allow_loopback() -> bool:
     return bool(getattr(settings, "WEBHOOKS_ALLOW_PRIVATE_FOR_TESTS", False))
 
 
+#: Ranges Python's ``is_global`` admits that still reach somewhere internal: the IETF protocol
+#: assignments block (RFC 6890; 192.0.0.8 and friends).
+_ALSO_REFUSED = (ipaddress.ip_network("192.0.0.0/24"),)
+
+
 def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, 6to4 2002::/16, Teredo): judge the IPv4 address,
+        # and refuse the tunnel forms outright when that address is not public.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            if ip.ipv4_mapped is not None:
+                ip = embedded
+            elif not _is_public(embedded):
+                return False
+    if any(ip in net for net in _ALSO_REFUSED if net.version == ip.version):
+        return False
     return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback
                                  or ip.is_link_local or ip.is_private or ip.is_unspecified)
 

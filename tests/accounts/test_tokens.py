@@ -176,3 +176,40 @@ def test_refresh_tokens_are_not_stored_in_clear(customer, api):
     assert stored and all(t.startswith("sha256:") for t in stored)
     assert tokens["refresh"] not in stored
     assert refresh(api, tokens["refresh"]).status_code == 200  # revocation works by jti
+
+
+@pytest.mark.django_db
+def test_staff_need_their_second_factor_for_an_api_token(settings):
+    """A staff token reaches refunds and reversals: a password alone must not get one."""
+    from django.contrib.auth.models import Group
+    from django_otp.oath import totp
+
+    from accounts.models import SealedTOTPDevice
+    from tests.factories import UserFactory
+
+    settings.ADMIN_REQUIRE_OTP = True
+    admin = UserFactory(is_staff=True)
+    admin.groups.add(Group.objects.get(name="platform_admin"))
+    device = SealedTOTPDevice(user=admin, name="phone", confirmed=True)
+    device.set_secret(b"api-token-otp-secret-01")
+    device.save()
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    url = "/api/v1/auth/token/"
+    creds = {"username": admin.username, "password": TEST_PASSWORD}
+
+    r = client.post(url, creds, format="json")
+    assert r.status_code == 401 and r.json()["code"] == "otp_required"
+    assert "access" not in r.json()
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    r = client.post(url, {**creds, "otp_token": f"{code:06d}"}, format="json")
+    assert r.status_code == 200 and "access" in r.json()
+    wrong = f"{(code + 1) % 1_000_000:06d}"  # after the success: django-otp throttles failures
+    r = client.post(url, {**creds, "otp_token": wrong}, format="json")
+    assert r.status_code == 401 and r.json()["code"] == "otp_required"
+
+    customer = UserFactory()  # cardholders are not asked for one
+    r = client.post(url, {"username": customer.username, "password": TEST_PASSWORD},
+                    format="json")
+    assert r.status_code == 200

@@ -110,6 +110,14 @@ def test_login_next_only_redirects_inside_the_portal(holder):
     r = Client().post("/portal/login/", {"username": holder.username,
                                          "password": TEST_PASSWORD, "next": "/portal/cards/"})
     assert r["Location"] == "/portal/cards/"
+    for sneaky in ("/portal/../admin/", "/portal/%2e%2e/admin/", "/portal/..%2fadmin/",
+                   "//evil.example/portal/", "/portal/\\evil"):
+        r = Client().post("/portal/login/", {"username": holder.username,
+                                             "password": TEST_PASSWORD, "next": sneaky})
+        assert r["Location"] == "/portal/", sneaky
+    r = Client().post("/portal/login/", {"username": holder.username, "password": TEST_PASSWORD,
+                                         "next": "/portal/cards/?page=2"})
+    assert r["Location"] == "/portal/cards/?page=2"
 
 
 def test_logout_is_post_only_and_ends_the_session(holder):
@@ -252,6 +260,8 @@ def test_search_and_filters_narrow_the_transactions(holder):
     assert "0 transactions" in table({"date_from": "2000-01-01", "date_to": "2000-01-31"})
     r = client.get(url, {"date_from": "2026-02-01", "date_to": "2026-01-01"})
     assert "start date is after the end date" in r.content.decode()
+    r = client.get(url, {"date_to": "9999-12-31"})  # the day after does not exist: no 500
+    assert r.status_code == 200 and "between 1900 and 9998" in r.content.decode()
 
 
 @override_settings(LEDGER_PREAUTH="ledger.preauth.approve_all")  # 30 charges in a row

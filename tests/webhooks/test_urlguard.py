@@ -28,6 +28,9 @@ from creditplatform.webhooks.urlguard import check_url
     "https://240.0.0.1/hook",                 # reserved
     "https://0.0.0.0/hook",                   # unspecified
     "https://203.0.113.7/hook",               # documentation range, not global
+    "https://[2002:7f00:1::]/hook",           # 6to4 of 127.0.0.1
+    "https://[2002:a00:1::]/hook",            # 6to4 of 10.0.0.1
+    "https://192.0.0.8/hook",                 # IETF protocol assignments (RFC 6890)
     "https://user:pw@93.184.215.14/hook",     # user info
     "https:///hook",                          # no host
     "https://no-such-host.invalid/hook",      # does not resolve
