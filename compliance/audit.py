@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from django.utils import timezone
 
 from creditplatform import context
-from creditplatform.logging import redact, redact_text
+from creditplatform.logging import SENSITIVE_KEYS, redact, redact_text
 
 _DIGIT_RUN = re.compile(r"\d[\d -]{11,22}\d")
 
@@ -61,9 +61,27 @@ def _clean(text: str, limit: int) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")[:limit]
 
 
+_IDENTIFIER = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                         r"[0-9a-fA-F]{12}|[0-9a-fA-F]{32}|\d{1,12}")
+
+
+def _clean_id(value: Any) -> str:
+    """An identifier column (actor, object, request id): a UUID or a short integer is kept as
+    it is (the PAN heuristic would mangle a UUID whose digits happen to pass Luhn); anything
+    else is cleaned like free text."""
+    text = str(value)
+    return text if _IDENTIFIER.fullmatch(text) else _clean(text, 64)
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _redact(v) for k, v in redact(value).items()}
+        # A UUID (an object's id) is kept whole: its digits may happen to pass Luhn.
+        return {str(k): (v if isinstance(v, str) and _UUID.fullmatch(v)
+                         and not SENSITIVE_KEYS.search(str(k)) else _redact(redact(v, str(k))))
+                for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_redact(v) for v in value]
     if isinstance(value, str):
@@ -96,14 +114,14 @@ def record(
     return AuditEvent.objects.create(
         occurred_at=timezone.now(),
         actor_type=actor_type,
-        actor_id=_clean(str(actor_id), 64),
+        actor_id=_clean_id(actor_id),
         actor_label=_clean(_DIGIT_RUN.sub("[digits]", str(label)), 150),
         event_type=event_type,
         outcome=outcome,
         source_ip=ctx.source_ip,
         user_agent=_clean(ctx.user_agent, 512),
-        request_id=_clean(ctx.request_id, 64),
+        request_id=_clean_id(ctx.request_id),
         object_type=object_type,
-        object_id=_clean(str(object_id), 64),
+        object_id=_clean_id(object_id),
         details=_redact(details or {}),
     )

@@ -307,3 +307,19 @@ def test_security_event_is_recorded_with_pci_fields(case: str) -> None:
         assert row.object_type == expect.object[0]
         if expect.object[1] is not None:
             assert row.object_id == expect.object[1]
+
+
+@pytest.mark.django_db
+def test_identifiers_whose_digits_pass_luhn_are_kept_whole():
+    """A UUID such as a9b27033-9362-4207-... holds the Luhn-valid run 27033-9362-4207: the PAN
+    heuristics must not mangle ids, or the trail could not be searched by object."""
+    from compliance import audit
+
+    ident = "a9b27033-9362-4207-aa61-cbfb5a2f9a8d"
+    event = audit.record("test.ids", actor=SystemActor("t"), object_type="account",
+                         object_id=ident, details={"account": ident, "pan": "4111111111111111",
+                                                   "note": "card 4111 1111 1111 1111"})
+    event.refresh_from_db()
+    assert event.object_id == ident and event.details["account"] == ident
+    assert "4111111111111111" not in str(event.details)
+    assert "4111 1111 1111 1111" not in str(event.details)
