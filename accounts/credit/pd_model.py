@@ -25,7 +25,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -181,8 +181,11 @@ def cutoffs(pd_: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def train(*, data: str | os.PathLike[str], registry: str | os.PathLike[str] = DEFAULT_REGISTRY,
           rows: int | None = None, refit_full: bool = True, max_rounds: int = 3000,
-          overrides: Mapping[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
+          overrides: Mapping[str, Any] | None = None,
+          log: Callable[[str], None] = lambda _msg: None) -> tuple[Path, dict[str, Any]]:
     """Train, evaluate once on validation, register. Returns (artifact dir, meta).
+
+    ``log`` receives a progress line per stage (each CV fold, the fits).
 
     ``rows`` keeps the first n rows (tests); ``overrides`` replaces hyper-parameters (e.g.
     ``min_data_in_leaf`` for small data). Metrics: ``cv5_train_auc`` (mean ± sd over the
@@ -206,7 +209,9 @@ def train(*, data: str | os.PathLike[str], registry: str | os.PathLike[str] = DE
     skf = StratifiedKFold(5, shuffle=True, random_state=SEED)
     oof = np.zeros(len(tr))
     fold_auc, fold_rounds = [], []
-    for a_idx, b_idx in skf.split(X[tr], y[tr]):
+    log(f"features: {X.shape[0]:,} rows x {X.shape[1]}; train {len(tr):,}, validation "
+        f"{len(va):,}")
+    for fold, (a_idx, b_idx) in enumerate(skf.split(X[tr], y[tr]), start=1):
         dtr = lgb.Dataset(X[tr][a_idx], y[tr][a_idx], feature_name=names)
         dva = lgb.Dataset(X[tr][b_idx], y[tr][b_idx], reference=dtr)
         bst = lgb.train(params, dtr, num_boost_round=max_rounds, valid_sets=[dva],
@@ -214,8 +219,10 @@ def train(*, data: str | os.PathLike[str], registry: str | os.PathLike[str] = DE
         oof[b_idx] = bst.predict(X[tr][b_idx], num_iteration=bst.best_iteration)
         fold_auc.append(float(roc_auc_score(y[tr][b_idx], oof[b_idx])))
         fold_rounds.append(int(bst.best_iteration))
+        log(f"  CV fold {fold}/5: AUC {fold_auc[-1]:.4f}, {fold_rounds[-1]} rounds")
     rounds = max(1, int(np.median(fold_rounds)))
     cut_a, cut_b = cutoffs(oof, y[tr])
+    log(f"fit on the train part: {rounds} rounds")
     model = lgb.train(params, lgb.Dataset(X[tr], y[tr], feature_name=names),
                       num_boost_round=rounds)
     pv = model.predict(X[va])
@@ -229,6 +236,7 @@ def train(*, data: str | os.PathLike[str], registry: str | os.PathLike[str] = DE
         "val_default_rate": round(float(y[va].mean()), 4),
     }
     if refit_full:
+        log("refit on all rows for the registered model")
         model = lgb.train(params, lgb.Dataset(X, y, feature_name=names),
                           num_boost_round=rounds)
     meta = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import os
 from pathlib import Path
 
@@ -20,9 +21,21 @@ def small_artifact(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[Path, model_registry.Artifact]:
     root = tmp_path_factory.mktemp("registry")
+    out = io.StringIO()
     call_command("train_credit_model", data=DATA, out=root, rows=1500, min_data_in_leaf=20,
-                 threads=1)
+                 threads=1, stdout=out)
+    TRAIN_OUTPUT.append(out.getvalue())
     return root, pd_model.load(registry=root)
+
+
+TRAIN_OUTPUT: list[str] = []
+
+
+def test_training_shows_progress_and_a_summary(small_artifact):
+    out = TRAIN_OUTPUT[0]
+    for fold in range(1, 6):
+        assert f"CV fold {fold}/5: AUC" in out
+    assert "refit on all rows" in out and "validation AUC" in out and "registered" in out
 
 
 def test_training_a_subset_registers_a_verified_artifact(small_artifact):

@@ -83,6 +83,7 @@ def test_train_command_prints_metrics_and_registers(trained):
     root, out = trained
     for key in ("auc_roc", "average_precision", "card_precision@100", "registered"):
         assert key in out
+    assert "fit: round 3/30" in out and "fit: round 30/30" in out  # progress while fitting
     (version,) = model_registry.versions(root=root, name=ml.MODEL_NAME)
     path, meta = model_registry.load_meta(root=root, name=ml.MODEL_NAME)
     assert meta["features"] == FEATURES and meta["label_delay_days"] == 7

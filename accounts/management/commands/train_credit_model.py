@@ -47,7 +47,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             path, meta = pd_model.train(data=data, registry=root, rows=opts["rows"],
-                                        refit_full=not opts["no_refit"], overrides=overrides)
+                                        refit_full=not opts["no_refit"], overrides=overrides,
+                                        log=lambda msg: (self.stdout.write(msg),
+                                                         self.stdout.flush()))
         except pd_model.DataError as exc:
             raise CommandError(str(exc)) from exc
         m = meta["metrics"]
