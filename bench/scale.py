@@ -152,7 +152,7 @@ def bulk_load(args: argparse.Namespace, template_account: str) -> dict[str, Any]
         for lo in range(1, entries + 1, args.batch):
             hi = min(entries, lo + args.batch - 1)
             series = f"generate_series({lo}, {hi})"
-            when = "(now() - make_interval(secs => (g * 7919 % 31536000)))"
+            when = "(now() - make_interval(secs => (g::bigint * 7919 % 31536000)::int))"
             step(f"entries {lo}-{hi}",
                  clone_sql("ledger_journalentry", f"t.id = '{tpl_entry}'",
                            f"'id', md5('scale-e' || g)::uuid, 'account_id', {acct_of}, "

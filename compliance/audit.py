@@ -73,12 +73,15 @@ def _clean_id(value: Any) -> str:
     return text if _IDENTIFIER.fullmatch(text) else _clean(text, 64)
 
 
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Values kept whole in ``details``: UUIDs (object ids) and hex digests (SHA-256 of exports,
+#: archives, seals). Their digits may happen to form a Luhn-valid run; they are not PANs.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+                   r"|[0-9a-f]{32,128}")
 
 
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        # A UUID (an object's id) is kept whole: its digits may happen to pass Luhn.
+        # An id or digest is kept whole (see _UUID).
         return {str(k): (v if isinstance(v, str) and _UUID.fullmatch(v)
                          and not SENSITIVE_KEYS.search(str(k)) else _redact(redact(v, str(k))))
                 for k, v in value.items()}

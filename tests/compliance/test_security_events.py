@@ -316,10 +316,13 @@ def test_identifiers_whose_digits_pass_luhn_are_kept_whole():
     from compliance import audit
 
     ident = "a9b27033-9362-4207-aa61-cbfb5a2f9a8d"
+    digest = "0f47700d68a1a4626639134515df5df" + "0" * 33  # a SHA-256 with a Luhn-valid run
     event = audit.record("test.ids", actor=SystemActor("t"), object_type="account",
                          object_id=ident, details={"account": ident, "pan": "4111111111111111",
+                                                   "sha256": digest,
                                                    "note": "card 4111 1111 1111 1111"})
     event.refresh_from_db()
     assert event.object_id == ident and event.details["account"] == ident
+    assert event.details["sha256"] == digest
     assert "4111111111111111" not in str(event.details)
     assert "4111 1111 1111 1111" not in str(event.details)
