@@ -13,6 +13,9 @@ from rest_framework.test import APIClient
 
 from tests.factories import CustomerFactory
 
+# Fixtures of real processes (gunicorn, Celery workers, a RabbitMQ vhost): e2e/ and faults/.
+pytest_plugins = ["tests.support.processes"]
+
 
 def pytest_configure(config: pytest.Config) -> None:
     from django.conf import settings

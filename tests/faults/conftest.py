@@ -2,7 +2,8 @@
 
 Everything a fault test breaks is its own: a private ``redis-server`` on a free port (never the
 shared 127.0.0.1:6379), a private RabbitMQ virtual host, a private gunicorn and Celery worker
-on the test database. Processes are ended by their own pid only.
+on the test database (started with :mod:`tests.support.processes`, whose ``processes`` and
+``rabbit_vhost`` fixtures the tests use). Processes are ended by their own pid only.
 
 Each test prints ``FAULT_SEED=<n>``; ``FAULT_SEED=<n> make test ...`` replays the same amounts,
 accounts and kill points.
@@ -16,27 +17,28 @@ import io
 import os
 import random
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-WAIT = 60.0  # seconds any wait may take before the test fails with a message
-
+from tests.support.processes import (
+    WAIT,
+    Proc,
+    free_port,
+    kill,
+    start_gunicorn,
+    start_worker,
+    wait_until,
+)
 
 # --- seeds ---------------------------------------------------------------------------------
 
@@ -52,30 +54,7 @@ def fault_seed(request: pytest.FixtureRequest) -> random.Random:
     return random.Random(seed)
 
 
-# --- small helpers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.05)
-
-
-def kill(pid: int) -> None:
-    """SIGKILL one process we started (never by name)."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+# --- file gates (tests.faults.hooks) --------------------------------------------------------
 
 
 @pytest.fixture
@@ -95,21 +74,6 @@ def entered_pid(gate_dir: Path, name: str) -> int:
     path = gate_dir / f"{name}.entered"
     wait_until(lambda: path.exists() and path.read_text().strip(), f"a process in gate {name}")
     return int(path.read_text())
-
-
-def db_url() -> str:
-    """The test database (the one pytest-django created) as a URL for child processes."""
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """The test run's environment for a child process, on the test database."""
-    env = {**os.environ, "DATABASE_URL": db_url(), "PYTHONPATH": str(ROOT),
-           "DJANGO_SETTINGS_MODULE": "creditplatform.settings", "LOG_LEVEL": "WARNING"}
-    env.update(extra)
-    return env
 
 
 # --- a private Redis -------------------------------------------------------------------------
@@ -160,26 +124,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     redis.stop()
 
 
-# --- a private RabbitMQ virtual host and the Celery producer ---------------------------------
-
-
-def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
-
-
-@pytest.fixture
-def rabbit_vhost() -> Iterator[str]:
-    """A fresh RabbitMQ virtual host for this test (deleted after): an AMQP broker URL."""
-    if shutil.which("rabbitmqctl") is None:
-        pytest.fail("RabbitMQ is not installed (scripts/services.sh installs it)")
-    vhost = f"faults-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        with contextlib.suppress(Exception):
-            _rabbitmqctl("delete_vhost", vhost)
+# --- the Celery producer ------------------------------------------------------------------
 
 
 def _reset_producer(app: Any) -> None:
@@ -210,89 +155,29 @@ def celery_broker(url: str) -> Iterator[None]:
         app.conf.task_always_eager, app.conf.broker_url = old
 
 
-# --- processes: Celery worker, gunicorn --------------------------------------------------------
+# --- processes: Celery worker, gunicorn (hooked) ---------------------------------------------
 
 
-@dataclass
-class Proc:
-    proc: subprocess.Popen
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else ""
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                kill(self.proc.pid)
-                self.proc.wait(10)
+def start_fault_worker(processes: list[Proc], tmp_path: Path, broker: str, gate_dir: Path,
+                       name: str) -> Proc:
+    """A Celery worker (solo pool: the task runs in the process we may kill) on ``broker``,
+    with the scoring gate of :mod:`tests.faults.hooks` (``tests.faults.worker_app``)."""
+    return start_worker(processes, tmp_path, name, broker=broker, app="tests.faults.worker_app",
+                        pool=("--pool=solo", "--concurrency=1"),
+                        env={"FAULT_GATE_DIR": str(gate_dir)})
 
 
-@pytest.fixture
-def processes() -> Iterator[list[Proc]]:
-    """Every process a test starts; all stopped (by pid) at the end, whatever happened."""
-    started: list[Proc] = []
-    yield started
-    for p in started:
-        p.stop()
-
-
-def start_worker(processes: list[Proc], tmp_path: Path, broker: str, gate_dir: Path,
-                 name: str) -> Proc:
-    """A Celery worker (solo pool: the task runs in the process we may kill) on ``broker``."""
-    log = tmp_path / f"worker-{name}.log"
-    cmd = [str(BIN / "celery"), "-A", "tests.faults.worker_app", "worker", "--pool=solo",
-           "--concurrency=1", "--without-gossip", "--without-mingle", "--without-heartbeat",
-           "-n", f"{name}@faults", "-l", "INFO"]
-    env = child_env(CELERY_BROKER_URL=broker, CELERY_TASK_ALWAYS_EAGER="false",
-                    FAULT_GATE_DIR=str(gate_dir), CELERY_TRACE_LOG_LEVEL="INFO")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    p = Proc(proc, log)
-    processes.append(p)
-    wait_until(lambda: "ready." in p.text() or proc.poll() is not None, f"worker {name}")
-    assert proc.poll() is None, f"worker {name} exited:\n{p.text()[-3000:]}"
-    return p
-
-
-def start_gunicorn(processes: list[Proc], tmp_path: Path, gate_dir: Path) -> tuple[Proc, str]:
+def start_fault_gunicorn(processes: list[Proc], tmp_path: Path,
+                         gate_dir: Path) -> tuple[Proc, str]:
     """gunicorn (1 sync worker) on a free port over the test database; ``(proc, base url)``.
 
     Pre-authorization goes through :func:`tests.faults.hooks.gated_preauth` (the
     ``LEDGER_PREAUTH`` extension point); Celery runs eagerly, so each committed charge is
     scored in the request's process after commit.
     """
-    port = free_port()
-    log = tmp_path / "gunicorn.log"
-    cmd = [str(BIN / "gunicorn"), "creditplatform.wsgi:application", "-b", f"127.0.0.1:{port}",
-           "--workers", "1", "--worker-class", "sync", "--timeout", "120",
-           "--graceful-timeout", "5"]
-    env = child_env(LEDGER_PREAUTH="tests.faults.hooks.gated_preauth",
-                    FAULT_GATE_DIR=str(gate_dir), CELERY_TASK_ALWAYS_EAGER="true")
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    p = Proc(proc, log)
-    processes.append(p)
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"gunicorn exited:\n{p.text()[-3000:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    wait_until(ready, "gunicorn to listen")
-    return p, base
+    return start_gunicorn(processes, tmp_path, env={
+        "LEDGER_PREAUTH": "tests.faults.hooks.gated_preauth", "FAULT_GATE_DIR": str(gate_dir),
+        "CELERY_TASK_ALWAYS_EAGER": "true"})
 
 
 # --- the invariants every fault test ends with ---------------------------------------------------

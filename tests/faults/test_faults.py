@@ -41,12 +41,10 @@ from tests.faults.conftest import (
     assert_invariants,
     celery_broker,
     entered_pid,
-    free_port,
-    kill,
-    start_gunicorn,
-    start_worker,
-    wait_until,
+    start_fault_gunicorn,
+    start_fault_worker,
 )
+from tests.support.processes import free_port, kill, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,7 +143,7 @@ def test_gunicorn_worker_killed_mid_request(tmp_path, gate_dir, processes, fault
     on the key held); the client retries with the same key: one charge, then replays."""
     user = CustomerFactory(credit_limit=10_000_000)
     account = user.credit_accounts.get()
-    _, base = start_gunicorn(processes, tmp_path, gate_dir)
+    _, base = start_fault_gunicorn(processes, tmp_path, gate_dir)
     amount = fault_seed.randint(1, 50_000)
     key = f"sigkill-{fault_seed.getrandbits(40):x}"
     arm(gate_dir, "preauth-sigkill")
@@ -264,7 +262,7 @@ def test_celery_worker_killed_mid_task(tmp_path, gate_dir, processes, rabbit_vho
     the message was not acknowledged (``acks_late``), RabbitMQ redelivers it to the next
     worker, which scores the charge; exactly one score."""
     settings.LEDGER_PREAUTH = APPROVE_ALL
-    first = start_worker(processes, tmp_path, rabbit_vhost, gate_dir, "first")
+    first = start_fault_worker(processes, tmp_path, rabbit_vhost, gate_dir, "first")
     arm(gate_dir, "score")
     with celery_broker(rabbit_vhost):
         account, accepted = _charges(1, fault_seed)
@@ -273,7 +271,7 @@ def test_celery_worker_killed_mid_task(tmp_path, gate_dir, processes, rabbit_vho
     kill(first.pid)
     first.proc.wait(10)
     assert not FraudScore.objects.filter(entry_id__in=accepted).exists()  # rolled back
-    second = start_worker(processes, tmp_path, rabbit_vhost, gate_dir, "second")
+    second = start_fault_worker(processes, tmp_path, rabbit_vhost, gate_dir, "second")
     assert_invariants(accepted, [account])
     assert "score_entry" in second.text(), second.text()[-2000:]
 
@@ -285,7 +283,7 @@ def test_task_delivered_twice(tmp_path, gate_dir, processes, rabbit_vhost, setti
     from fraud.tasks import score_entry
 
     settings.LEDGER_PREAUTH = APPROVE_ALL
-    worker = start_worker(processes, tmp_path, rabbit_vhost, gate_dir, "dup")
+    worker = start_fault_worker(processes, tmp_path, rabbit_vhost, gate_dir, "dup")
     with celery_broker(rabbit_vhost):
         account, accepted = _charges(2, fault_seed)
         entry_id = next(iter(accepted))
@@ -321,7 +319,7 @@ def test_broker_down_at_enqueue(tmp_path, gate_dir, processes, rabbit_vhost, set
     assert all(m.attempts >= 1 and m.last_error for m in pending())
     assert not FraudScore.objects.filter(entry_id__in=accepted).exists()
 
-    start_worker(processes, tmp_path, rabbit_vhost, gate_dir, "back")
+    start_fault_worker(processes, tmp_path, rabbit_vhost, gate_dir, "back")
     with celery_broker(rabbit_vhost):
         # the periodic relay, run now (its backoff put the rows a little in the future); rows
         # another relay holds (the worker runs relays too) are skipped, so relay until done

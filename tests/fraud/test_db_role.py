@@ -23,13 +23,14 @@ from auditlog.models import LogEntry
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections
+from django.db import DEFAULT_DB_ALIAS, ProgrammingError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.connection import ConnectionDoesNotExist
 from psycopg.errors import InsufficientPrivilege
 
 from compliance.models import AuditEvent
+from creditplatform.db_roles import TableGrant, reset_privileges
 from creditplatform.db_routers import FraudWorkerRouter, fraud_worker_db, worker_db_alias
 from fraud.management.commands.create_fraud_db_role import GRANTS
 from fraud.models import Alert, FraudScore
@@ -263,6 +264,31 @@ def test_command_refuses_sqlite_superusers_and_bad_names(
     monkeypatch.setattr(connections[DEFAULT_DB_ALIAS], "vendor", "sqlite")
     with pytest.raises(CommandError, match="needs PostgreSQL"):
         call_command("create_fraud_db_role", role="fraud_worker", password="p")
+
+
+def test_insert_on_a_serial_table_gets_its_sequence_and_drop_reports_absence(
+    fraud_role: Role, as_role: psycopg.Connection,
+) -> None:
+    """A table migrated by an older Django has a ``serial`` id: INSERT needs USAGE on its
+    sequence, which :func:`creditplatform.db_roles.reset_privileges` grants with the table."""
+    with connection.cursor() as c:
+        c.execute("CREATE TABLE fraud_test_serial (id serial PRIMARY KEY, v int)")
+    try:
+        for with_grant, grants in ((False, []),
+                                   (True, [TableGrant("fraud_test_serial", ("INSERT",))])):
+            with transaction.atomic(), connection.cursor() as c:
+                reset_privileges(connection, c, fraud_role.name, grants)
+                c.execute("SELECT has_sequence_privilege(%s, 'fraud_test_serial_id_seq', "
+                          "'USAGE')", [fraud_role.name])
+                assert c.fetchone() == (with_grant,)
+        as_role.execute("INSERT INTO fraud_test_serial (v) VALUES (1)")
+        _denied(as_role, "SELECT v FROM fraud_test_serial")
+    finally:
+        with connection.cursor() as c:
+            c.execute("DROP TABLE fraud_test_serial")
+    out = StringIO()
+    call_command("create_fraud_db_role", role="fraud_test_absent", drop=True, stdout=out)
+    assert out.getvalue().strip() == "role fraud_test_absent does not exist"
 
 
 # -- the scoring task through the role ---------------------------------------------------------

@@ -10,20 +10,21 @@ back to the table. The worker then connects as it through ``FRAUD_DATABASE_URL``
 
 Run it as the database owner or a superuser (the application's migration role). PostgreSQL
 only: SQLite has no roles. The password reaches the server as a SCRAM-SHA-256 verifier computed
-here (libpq ``PQencryptPasswordConn``), never in clear text.
+here (libpq ``PQencryptPasswordConn``), never in clear text. The statements (and the PostgreSQL
+documentation they follow) are :mod:`creditplatform.db_roles`'s, shared with
+``create_app_db_role``.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from typing import Any, NamedTuple
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from creditplatform.db_roles import LoginRoleCommand, TableGrant
 
 
 class Grant(NamedTuple):
+    """One privilege of the fraud worker's role on one table (or some of its columns), and why."""
+
     table: str
     privilege: str  # SELECT, INSERT or UPDATE
     columns: tuple[str, ...] | None  # None: the whole table
@@ -73,164 +74,19 @@ GRANTS: tuple[Grant, ...] = (
 # table it INSERTs into when that column is a serial (identity columns, which Django >= 4.1
 # creates, need no sequence privilege; a database migrated by an older Django may have serials).
 
-_ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-
-def _sql() -> Any:
-    from psycopg import sql  # PostgreSQL only; imported late so SQLite needs no psycopg
-
-    return sql
-
-
-class Command(BaseCommand):
+class Command(LoginRoleCommand):
     help = "Create or update the fraud worker's least-privilege PostgreSQL role (see GRANTS)."
+    role_example = "fraud_worker"
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--role", required=True, help="role name, e.g. fraud_worker")
-        secret = parser.add_mutually_exclusive_group()
-        secret.add_argument("--password", help="the role's password (visible in `ps`: prefer "
-                                               "--password-env)")
-        secret.add_argument("--password-env", metavar="VAR",
-                            help="read the password from environment variable VAR")
-        parser.add_argument("--database", default=DEFAULT_DB_ALIAS,
-                            help="alias to run as (owner of the tables); default: default")
-        parser.add_argument("--drop", action="store_true",
-                            help="revoke everything and drop the role instead")
+    def grants(self, cursor: Any) -> list[TableGrant]:
+        """:data:`GRANTS`, one privilege each."""
+        return [TableGrant(g.table, (g.privilege,), g.columns) for g in GRANTS]
 
-    def handle(self, *args: Any, **opts: Any) -> None:
-        connection = connections[opts["database"]]
-        if connection.vendor != "postgresql":
-            raise CommandError(
-                f"create_fraud_db_role needs PostgreSQL; database {opts['database']!r} is "
-                f"{connection.vendor} (the embedded demo has no database roles)."
-            )
-        role = opts["role"]
-        if not _ROLE_NAME.match(role) or role.startswith("pg_"):
-            raise CommandError(f"invalid role name {role!r}: use [a-z_][a-z0-9_]*, "
-                               "not starting with pg_")
-        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
-            self._refuse_privileged(cursor, role)
-            if opts["drop"]:
-                self._drop(cursor, role)
-                return
-            password = self._password(opts)
-            self._check_schema(cursor)
-            self._create_or_update(connection, cursor, role, password)
-        self.stdout.write(self.style.SUCCESS(
-            f"role {role}: LOGIN, {len(GRANTS)} grants on {connection.settings_dict['NAME']}"))
+    def report(self, role: str, database: str, grants: list[TableGrant]) -> None:
+        """One summary line, then each grant."""
+        self.stdout.write(self.style.SUCCESS(f"role {role}: LOGIN, {len(GRANTS)} grants on "
+                                             f"{database}"))
         for g in GRANTS:
             cols = "" if g.columns is None else f" ({', '.join(g.columns)})"
             self.stdout.write(f"  {g.privilege:<6} {g.table}{cols}")
-
-    # -- checks --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _password(opts: dict[str, Any]) -> str:
-        if opts["password_env"]:
-            password = os.environ.get(opts["password_env"], "")
-            if not password:
-                raise CommandError(f"environment variable {opts['password_env']} is empty")
-            return password
-        if not opts["password"]:
-            raise CommandError("give --password or --password-env")
-        return opts["password"]
-
-    @staticmethod
-    def _refuse_privileged(cursor: Any, role: str) -> None:
-        """Never rewrite the role we run as, a superuser, or a role that owns tables here."""
-        cursor.execute(
-            "SELECT r.rolsuper OR r.rolcreaterole OR r.rolname = current_user "
-            "  OR EXISTS (SELECT 1 FROM pg_class c WHERE c.relowner = r.oid) "
-            "  OR EXISTS (SELECT 1 FROM pg_database d WHERE d.datdba = r.oid) "
-            "FROM pg_roles r WHERE r.rolname = %s", [role])
-        row = cursor.fetchone()
-        if row and row[0]:
-            raise CommandError(f"refusing to change role {role!r}: it is the current user, a "
-                               "superuser, may create roles, or owns objects")
-
-    @staticmethod
-    def _check_schema(cursor: Any) -> None:
-        missing = []
-        for g in GRANTS:
-            cursor.execute(
-                "SELECT a.attname FROM pg_attribute a "
-                "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
-                [g.table])
-            present = {r[0] for r in cursor.fetchall()}
-            if not present:
-                missing.append(g.table)
-            else:
-                missing += [f"{g.table}.{c}" for c in g.columns or () if c not in present]
-        if missing:
-            raise CommandError("not in this database (run migrate first?): " + ", ".join(missing))
-
-    # -- changes -------------------------------------------------------------------------------
-
-    def _create_or_update(self, connection: Any, cursor: Any, role: str, password: str) -> None:
-        sql = _sql()
-        ident = sql.Identifier(role)
-        raw = connection.connection  # the psycopg connection, in the same transaction
-        verifier = raw.pgconn.encrypt_password(password.encode(), role.encode(),
-                                               b"scram-sha-256").decode()
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        verb = "ALTER" if cursor.fetchone() else "CREATE"
-        with raw.cursor() as rc:  # not Django's cursor: the verifier stays out of query logs
-            rc.execute(sql.SQL(
-                "{} ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT "
-                "NOREPLICATION NOBYPASSRLS PASSWORD {}"
-            ).format(sql.SQL(verb), ident, sql.Literal(verifier)))
-
-        statements = []
-        # Memberships would lend the role other roles' privileges: none.
-        cursor.execute("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = "
-                       "m.roleid JOIN pg_roles u ON u.oid = m.member WHERE u.rolname = %s",
-                       [role])
-        for (group,) in cursor.fetchall():
-            statements.append(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(group), ident))
-        cursor.execute("SELECT current_database(), current_schema()")
-        database, schema = cursor.fetchone()
-        db, sch = sql.Identifier(database), sql.Identifier(schema)
-        # Start from nothing (REVOKE on a table revokes its column privileges too) ...
-        statements += [
-            sql.SQL("REVOKE ALL ON DATABASE {} FROM {}").format(db, ident),
-            sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(sch, ident),
-            sql.SQL("REVOKE ALL ON ALL TABLES IN SCHEMA {} FROM {}").format(sch, ident),
-            sql.SQL("REVOKE ALL ON ALL SEQUENCES IN SCHEMA {} FROM {}").format(sch, ident),
-            sql.SQL("GRANT CONNECT ON DATABASE {} TO {}").format(db, ident),
-            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(sch, ident),
-        ]
-        # ... then exactly GRANTS.
-        for g in GRANTS:
-            cols = sql.SQL("") if g.columns is None else sql.SQL(" ({})").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in g.columns))
-            statements.append(sql.SQL("GRANT {}{} ON TABLE {} TO {}").format(
-                sql.SQL(g.privilege), cols, sql.Identifier(schema, g.table), ident))
-        for table in sorted({g.table for g in GRANTS if g.privilege == "INSERT"}):
-            cursor.execute(
-                "SELECT pg_get_serial_sequence(%s, a.attname) FROM pg_attribute a "
-                "WHERE a.attrelid = to_regclass(%s) AND a.attname = 'id' AND a.attidentity = ''",
-                [table, table])
-            row = cursor.fetchone()
-            if row and row[0]:
-                statements.append(sql.SQL("GRANT USAGE ON SEQUENCE {} TO {}").format(
-                    sql.SQL(row[0]), ident))  # pg_get_serial_sequence quotes it already
-        for statement in statements:
-            cursor.execute(statement.as_string(raw))
-
-    def _drop(self, cursor: Any, role: str) -> None:
-        sql = _sql()
-        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
-        if not cursor.fetchone():
-            self.stdout.write(f"role {role} does not exist")
-            return
-        raw = cursor.db.connection
-        ident = sql.Identifier(role)
-        # DROP OWNED revokes the role's privileges in this database and on shared objects.
-        cursor.execute(sql.SQL("DROP OWNED BY {}").format(ident).as_string(raw))
-        try:
-            with transaction.atomic(using=cursor.db.alias):
-                cursor.execute(sql.SQL("DROP ROLE {}").format(ident).as_string(raw))
-        except Exception as exc:  # privileges left in another database
-            raise CommandError(f"could not drop role {role}: {exc}. Run --drop against every "
-                               "database it has privileges in.") from exc
-        self.stdout.write(self.style.SUCCESS(f"role {role} dropped"))
