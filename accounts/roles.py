@@ -19,6 +19,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "fraud.view_ruleset",
         "accounts.view_creditapplication", "accounts.view_creditdecision",
         "accounts.view_creditchangerequest",
+        "ledger.view_billingstatement",  # cardholders' questions about a statement
     ],
     "compliance_officer": [
         "compliance.view_auditevent", "auditlog.view_logentry", "ledger.view_journalentry",
@@ -29,6 +30,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "accounts.view_creditapplication", "accounts.view_creditdecision",
         "accounts.view_creditchangerequest",
         "webhooks.view_webhookendpoint", "webhooks.view_webhookdelivery",
+        "ledger.view_billingstatement", "ledger.view_billingtermschange",
     ],
     "platform_admin": [
         "accounts.view_user", "accounts.add_user", "accounts.change_user",
@@ -46,6 +48,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "webhooks.view_webhookendpoint", "webhooks.view_webhookevent",
         "webhooks.view_webhookdelivery", "webhooks.change_webhookdelivery",
         "webhooks.view_outboxmessage",
+        # APR / cycle-day changes (ledger/billing.py): an APR increase above the threshold
+        # needs ANOTHER admin's approval
+        "ledger.view_billingtermschange", "ledger.add_billingtermschange",
+        "ledger.approve_billingtermschange",
     ],
 }
 

@@ -57,6 +57,7 @@ AUDITED: dict[str, dict[str, Any]] = {
     # billing (ledger/billing_models.py): APR, cycle, statements
     "ledger.BillingTerms": {"exclude_fields": ["updated_at"]},
     "ledger.BillingStatement": {},
+    "ledger.BillingTermsChange": {},
     # partner webhook endpoints hold credentials (the signing secrets: excluded)
     "webhooks.WebhookEndpoint": {"exclude_fields": ["secret_encrypted",
                                                     "previous_secret_encrypted", "updated_at"]},

@@ -6,13 +6,11 @@ import re
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from creditplatform.logging import contains_pan
-
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+from creditplatform.money import is_currency
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "format": "int64",
@@ -57,11 +55,18 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-@extend_schema_field(OpenApiTypes.STR)
+@extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$", "example": "EUR",
+                      "description": "ISO 4217 alphabetic code with a minor unit (EUR, JPY, "
+                                     "BHD); unknown codes and XXX are refused."})
 class CurrencyField(serializers.CharField):
-    """An ISO 4217 alphabetic currency code (three capital letters)."""
+    """An ISO 4217 alphabetic currency code: three capital letters that ISO 4217 list one
+    names with a numeric minor unit (:func:`creditplatform.money.is_currency`). ``ZZZ``,
+    ``XXX`` (no currency) or ``eur`` fail with the ``currency`` message, which the API renders
+    as 400 ``validation_error`` like any other field error.
+    """
 
-    default_error_messages = {"currency": "Must be an ISO 4217 code such as EUR."}
+    default_error_messages = {
+        "currency": "Must be an ISO 4217 currency code with a minor unit, such as EUR."}
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("min_length", 3)
@@ -70,7 +75,7 @@ class CurrencyField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
-        if not _CURRENCY.match(value):
+        if not is_currency(value):
             self.fail("currency")
         return value
 

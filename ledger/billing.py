@@ -17,6 +17,10 @@ days are calendar dates in ``settings.TIME_ZONE``; a period is ``period_start`` 
   the configured amount, never more than that minimum (12 CFR 1026.52(b)(2)(i)(A)); posted as a
   ``fee`` entry (debit receivable, credit ``fee_income:CUR``).
 * Rounding: only :func:`round_minor`, with :data:`ROUNDING`.
+* Terms: :func:`billing_terms_change` changes an account's APR and/or cycle day from the next
+  billing cycle (a cycle has one APR: the one in force on its first day); an APR increase above
+  ``BILLING['APR_FOUR_EYES_BPS']`` waits for a second person (:func:`billing_terms_change_approve`
+  / :func:`billing_terms_change_reject`); the APR is capped at ``BILLING['MAX_APR_BPS']``.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -36,12 +41,22 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet, Sum
 from django.utils import timezone
 
+from accounts.credit.services import (
+    CreditPermissionDenied,
+    RequestNotPending,
+    SelfApprovalRefused,
+)
 from accounts.models import Card, CreditAccount
 from accounts.services import card_freeze
 from compliance import audit
 from compliance.audit import SystemActor
-from creditplatform.errors import ApplicationError, NotFoundError
-from ledger.billing_models import BillingStatement, BillingTerms, DelinquencyBucket
+from creditplatform.errors import ApplicationError, NotFoundError, ValidationError
+from ledger.billing_models import (
+    BillingStatement,
+    BillingTerms,
+    BillingTermsChange,
+    DelinquencyBucket,
+)
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import _platform_account, _post_entry, _receivable, _save_balances
 
@@ -63,12 +78,40 @@ BUCKET_ORDER = [DelinquencyBucket.CURRENT, DelinquencyBucket.DPD_30, Delinquency
                 DelinquencyBucket.DPD_90]
 
 
+#: Legal maximum APR (basis points) when ``BILLING['MAX_APR_BPS']`` is not set: 36 %, the cap
+#: of the US Military Lending Act (10 U.S.C. 987(b); 32 CFR 232.4(b): a 36 % "military annual
+#: percentage rate" for covered borrowers), also the most common state small-loan cap. US
+#: federal law sets no general cap for credit cards; deployments set their jurisdiction's.
+DEFAULT_MAX_APR_BPS = 3600
+#: An APR increase of more than this many basis points needs a second person when
+#: ``BILLING['APR_FOUR_EYES_BPS']`` is not set: 1 percentage point (house policy, no legal
+#: source; as ``CREDIT_LIMIT_FOUR_EYES_THRESHOLD`` is for limits).
+DEFAULT_APR_FOUR_EYES_BPS = 100
+MAKER_PERMISSION = "ledger.add_billingtermschange"
+CHECKER_PERMISSION = "ledger.approve_billingtermschange"
+
+
 class StatementOutOfOrder(ApplicationError):
     """A period_end before or inside an already closed period of the account."""
 
     status = 409
     code = "statement_out_of_order"
     title = "Statement out of order"
+
+
+class AprAboveMaximum(ValidationError):
+    """The requested APR is above the legal maximum (``BILLING['MAX_APR_BPS']``): 400."""
+
+    code = "apr_above_maximum"
+    title = "APR above the legal maximum"
+
+
+class TermsChangePending(ApplicationError):
+    """The account already has a terms change waiting for a second person: 409."""
+
+    status = 409
+    code = "terms_change_pending"
+    title = "Terms change pending"
 
 
 def round_minor(value: Fraction | Decimal | int, rule: str = ROUNDING) -> int:
@@ -142,6 +185,50 @@ def next_cycle_end(*, start: dt.date, cycle_day: int) -> dt.date:
         return candidate
     year, month = (start.year + 1, 1) if start.month == 12 else (start.year, start.month + 1)
     return dt.date(year, month, cycle_day)
+
+
+@dataclass(frozen=True)
+class Terms:
+    """The APR (basis points) and cycle day (1-28) in force for one billing cycle."""
+
+    apr_bps: int
+    cycle_day: int
+
+
+def _scheduled_changes(account: CreditAccount) -> list[BillingTermsChange]:
+    """Approved terms changes not yet folded into the account's :class:`BillingTerms`, in the
+    order they apply."""
+    return list(BillingTermsChange.objects.filter(
+        account=account, status=BillingTermsChange.Status.APPROVED, applied_at__isnull=True)
+        .order_by("effective_from", "decided_at", "requested_at"))
+
+
+def _terms_on(terms: BillingTerms, scheduled: list[BillingTermsChange], day: dt.date) -> Terms:
+    """The terms of a cycle that begins on ``day``: ``terms`` with every scheduled change
+    whose ``effective_from`` is on or before ``day`` applied in order."""
+    apr, cycle_day = terms.apr_bps, terms.cycle_day
+    for change in scheduled:
+        if change.effective_from is not None and change.effective_from <= day:
+            apr = apr if change.apr_bps is None else change.apr_bps
+            cycle_day = cycle_day if change.cycle_day is None else change.cycle_day
+    return Terms(apr, cycle_day)
+
+
+def _cycles(account: CreditAccount, *, last_end: dt.date | None, terms: BillingTerms,
+            scheduled: list[BillingTermsChange]) -> Iterator[tuple[dt.date, dt.date, Terms]]:
+    """``(start, end, terms)`` of the account's open cycle and every cycle after it, without
+    end. The first cycle of an account ends on the first ``cycle_day`` on or after the day it
+    was opened; every later cycle on the first ``cycle_day`` at least 28 days after its start
+    (with an unchanged cycle day that is the same day one month on; after a change of the
+    cycle day it is one transitional cycle of 28-58 days, Reg Z commentary 1026.2(a)(4)-3)."""
+    start = last_end + dt.timedelta(days=1) if last_end else _local_date(account.created_at)
+    first = last_end is None
+    while True:
+        in_force = _terms_on(terms, scheduled, start)
+        end = next_cycle_end(start=start if first else start + dt.timedelta(days=27),
+                             cycle_day=in_force.cycle_day)
+        yield start, end, in_force
+        start, first = end + dt.timedelta(days=1), False
 
 
 def _previous_statement(account: CreditAccount, before: dt.date) -> BillingStatement | None:
@@ -371,6 +458,8 @@ def statement_close_once(*, actor: Any, account_id: object, period_end: dt.date
     if period_end < start:
         raise StatementOutOfOrder("This period overlaps a closed one.",
                                   extra={"next_period_start": start.isoformat()})
+    scheduled = _scheduled_changes(account)
+    apr_bps = _terms_on(terms, scheduled, start).apr_bps  # one APR per cycle: its first day's
 
     activity = _activity(account=account, start=start, end=period_end, prev=prev)
     opening = prev.closing_balance if prev else 0
@@ -398,8 +487,7 @@ def statement_close_once(*, actor: Any, account_id: object, period_end: dt.date
                               if a.kind == JournalEntry.Kind.PAYMENT and not a.reversed)
         past_due = max(0, prev.minimum_payment - paid_in_period)
 
-    interest = 0 if paid_in_full_prior else interest_for(balances=balances,
-                                                         apr_bps=terms.apr_bps)
+    interest = 0 if paid_in_full_prior else interest_for(balances=balances, apr_bps=apr_bps)
     room = max(0, account.available)
     charged_interest = min(interest, room)
     charged_fee = min(late_fee, room - charged_interest)
@@ -443,7 +531,7 @@ def statement_close_once(*, actor: Any, account_id: object, period_end: dt.date
                 currency=account.currency, opening_balance=opening, closing_balance=closing,
                 purchases=purchases, payments=payments, refunds=refunds, adjustments=adjustments,
                 interest=charged_interest, fees=charged_fee, late_fee=charged_fee,
-                apr_bps=terms.apr_bps, days_in_period=days,
+                apr_bps=apr_bps, days_in_period=days,
                 average_daily_balance=round_minor(
                     Fraction(sum(max(0, b) for b in balances), days)),
                 minimum_payment=minimum, past_due_amount=min(past_due, minimum),
@@ -460,6 +548,8 @@ def statement_close_once(*, actor: Any, account_id: object, period_end: dt.date
     BillingTerms.objects.filter(pk=terms.pk).update(delinquency_bucket=bucket,
                                                     days_past_due=dpd,
                                                     updated_at=timezone.now())
+    _apply_scheduled(actor=actor, terms=terms, scheduled=scheduled,
+                     upto=period_end + dt.timedelta(days=1))
     if _should_freeze(bucket):
         _freeze(actor=actor, account=account, bucket=bucket)
     audit.record("statement.closed", actor=actor, object_type="billing_statement",
@@ -467,7 +557,8 @@ def statement_close_once(*, actor: Any, account_id: object, period_end: dt.date
                  details={"account": str(account.pk), "period_end": period_end.isoformat(),
                           "closing_balance": closing, "interest": charged_interest,
                           "fees": charged_fee, "minimum_payment": minimum,
-                          "days_past_due": dpd, "bucket": bucket, "waived": waived})
+                          "days_past_due": dpd, "bucket": bucket, "waived": waived,
+                          "apr_bps": apr_bps})
     return statement, True
 
 
@@ -476,16 +567,18 @@ def due_period_ends(*, account: CreditAccount, as_of: dt.date,
     """The cycle ends of ``account`` that are over by ``as_of`` (``period_end < as_of``) and
     not closed yet, oldest first. ``last_end``: the newest closed ``period_end``, if known."""
     if last_end is None:
-        last_end = (BillingStatement.objects.filter(account=account)
-                    .aggregate(m=Max("period_end"))["m"])
-    start = last_end + dt.timedelta(days=1) if last_end else _local_date(account.created_at)
-    cycle_day = terms_for(account).cycle_day
+        last_end = _last_period_end(account)
     ends = []
-    end = next_cycle_end(start=start, cycle_day=cycle_day)
-    while end < as_of:
+    for _, end, _ in _cycles(account, last_end=last_end, terms=terms_for(account),
+                             scheduled=_scheduled_changes(account)):
+        if end >= as_of:
+            return ends
         ends.append(end)
-        end = next_cycle_end(start=end + dt.timedelta(days=1), cycle_day=cycle_day)
-    return ends
+    raise AssertionError("unreachable: cycles never end")  # pragma: no cover
+
+
+def _last_period_end(account: CreditAccount) -> dt.date | None:
+    return BillingStatement.objects.filter(account=account).aggregate(m=Max("period_end"))["m"]
 
 
 def billing_run(*, as_of: dt.date | None = None) -> int:
@@ -511,3 +604,227 @@ def billing_run(*, as_of: dt.date | None = None) -> int:
             logger.warning("billing.close_refused", extra={"account": str(account.pk),
                                                            "code": exc.code})
     return created
+
+
+# --- changing the APR or the cycle day (docs/billing.md) -------------------------------------
+
+def _max_apr_bps() -> int:
+    """The legal maximum APR in basis points: ``BILLING['MAX_APR_BPS']``, else
+    :data:`DEFAULT_MAX_APR_BPS` (36 %, its source there)."""
+    return int(settings.BILLING.get("MAX_APR_BPS", DEFAULT_MAX_APR_BPS))
+
+
+def _apr_four_eyes_bps() -> int:
+    """An APR increase above this many basis points needs a second person:
+    ``BILLING['APR_FOUR_EYES_BPS']``, else :data:`DEFAULT_APR_FOUR_EYES_BPS`."""
+    return int(settings.BILLING.get("APR_FOUR_EYES_BPS", DEFAULT_APR_FOUR_EYES_BPS))
+
+
+def _require(actor: Any, perm: str) -> None:
+    if not getattr(actor, "has_perm", lambda p: False)(perm):
+        raise CreditPermissionDenied(f"This needs the permission {perm}.")
+
+
+def _check_apr_cap(apr_bps: int) -> None:
+    if apr_bps > _max_apr_bps():
+        raise AprAboveMaximum(f"apr_bps must be at most {_max_apr_bps()} (legal maximum).",
+                              extra={"max_apr_bps": _max_apr_bps()})
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _validate_terms(*, apr_bps: Any, cycle_day: Any) -> None:
+    """Raises ValidationError (nothing given, not integers, cycle day outside 1-28, negative
+    APR) or AprAboveMaximum."""
+    if apr_bps is None and cycle_day is None:
+        raise ValidationError("Give a new apr_bps, a new cycle_day, or both.")
+    if apr_bps is not None:
+        if not _is_int(apr_bps) or apr_bps < 0:
+            raise ValidationError("apr_bps must be a non-negative integer of basis points.")
+        _check_apr_cap(apr_bps)
+    if cycle_day is not None and (not _is_int(cycle_day) or not 1 <= cycle_day <= 28):
+        raise ValidationError("cycle_day must be an integer from 1 to 28.")
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """Where a change made today lands: the open cycle's terms, and the first cycle after it."""
+
+    current: Terms
+    effective_from: dt.date
+    before_change: Terms  # the terms the change replaces (scheduled changes included)
+
+
+def _today() -> dt.date:
+    """Today in ``settings.TIME_ZONE``: the day a terms change is approved on."""
+    return timezone.localdate()
+
+
+def _schedule(account: CreditAccount, terms: BillingTerms) -> _Schedule:
+    today = _today()
+    scheduled = _scheduled_changes(account)
+    for _, end, in_force in _cycles(account, last_end=_last_period_end(account), terms=terms,
+                                    scheduled=scheduled):
+        if end >= today:
+            effective_from = end + dt.timedelta(days=1)
+            return _Schedule(in_force, effective_from, _terms_on(terms, scheduled,
+                                                                 effective_from))
+    raise AssertionError("unreachable: cycles never end")  # pragma: no cover
+
+
+def _changed(change: BillingTermsChange) -> dict[str, Any]:
+    return {"account": str(change.account_id), "request": str(change.pk),
+            "apr_bps": {"from": change.previous_apr_bps, "to": change.apr_bps},
+            "cycle_day": {"from": change.previous_cycle_day, "to": change.cycle_day},
+            "effective_from": change.effective_from.isoformat() if change.effective_from
+            else None}
+
+
+def _approve_now(*, actor: Any, change: BillingTermsChange, account: CreditAccount,
+                 decided_by: Any, note: str) -> None:
+    """Schedule ``change`` for the first cycle that begins after today; audited."""
+    terms = terms_for(account)
+    if change.apr_bps is not None:
+        _check_apr_cap(change.apr_bps)  # the cap may have been lowered since the request
+    change.effective_from = _schedule(account, terms).effective_from
+    change.status = BillingTermsChange.Status.APPROVED
+    change.decided_by = decided_by
+    change.decided_at = timezone.now()
+    change.decision_note = note
+    change.save(update_fields=["effective_from", "status", "decided_by", "decided_at",
+                               "decision_note"])
+    audit.record("billing.terms_changed", actor=actor, object_type="credit_account",
+                 object_id=account.pk, details=_changed(change))
+
+
+@transaction.atomic
+def billing_terms_change(*, actor: Any, account: CreditAccount, apr_bps: int | None = None,
+                         cycle_day: int | None = None, reason: str) -> BillingTermsChange:
+    """Change ``account``'s APR (basis points) and/or billing cycle day (1-28) from the next
+    billing cycle: the cycle open today keeps its terms, the change applies from the first
+    cycle that begins after the day it is approved (``effective_from``; docs/billing.md).
+
+    An APR more than :func:`_apr_four_eyes_bps` above the APR of the open cycle needs a second
+    person: the change stays ``pending`` until :func:`billing_terms_change_approve`. Every other
+    change (decrease, small increase, cycle day) is approved at once. Audited:
+    ``billing.terms_change_requested``, and ``billing.terms_changed`` once approved.
+
+    Raises:
+        CreditPermissionDenied: ``actor`` lacks ``ledger.add_billingtermschange`` (403).
+        ValidationError: nothing to change, not integers, cycle day outside 1-28, negative APR,
+            empty or over-long reason (400).
+        AprAboveMaximum: APR above :func:`_max_apr_bps` (400).
+        TermsChangePending: another change of this account awaits a second person (409).
+    """
+    _require(actor, MAKER_PERMISSION)
+    _validate_terms(apr_bps=apr_bps, cycle_day=cycle_day)
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise ValidationError("A reason of 1-500 characters is required.")
+    account = CreditAccount.objects.select_for_update(of=("self",)).get(pk=account.pk)
+    if BillingTermsChange.objects.filter(account=account,
+                                         status=BillingTermsChange.Status.PENDING).exists():
+        raise TermsChangePending("A change of this account's terms awaits a second person.")
+    schedule = _schedule(account, terms_for(account))
+    target = schedule.before_change
+    if (apr_bps in (None, target.apr_bps)) and (cycle_day in (None, target.cycle_day)):
+        raise ValidationError("These are the terms already in force from the next cycle.")
+    change = BillingTermsChange.objects.create(
+        account=account, apr_bps=apr_bps, cycle_day=cycle_day,
+        previous_apr_bps=schedule.current.apr_bps,
+        previous_cycle_day=schedule.current.cycle_day, reason=reason, requested_by=actor)
+    needs_checker = apr_bps is not None and apr_bps - schedule.current.apr_bps > \
+        _apr_four_eyes_bps()
+    audit.record("billing.terms_change_requested", actor=actor,
+                 object_type="billing_terms_change", object_id=change.pk,
+                 details={**_changed(change),
+                          "needs_second_person": needs_checker,
+                          "threshold_bps": _apr_four_eyes_bps()})
+    if not needs_checker:
+        _approve_now(actor=actor, change=change, account=account, decided_by=None,
+                     note="within the single-person threshold")
+    return change
+
+
+def _check_checker(actor: Any, change: BillingTermsChange) -> None:
+    """Refuse a checker without the permission or who made the request; a self-approval is
+    the security event ``billing.terms_change_self_approval``, recorded in its own
+    transaction (committed unless the caller holds an outer one) before the refusal."""
+    _require(actor, CHECKER_PERMISSION)
+    if getattr(actor, "pk", None) == change.requested_by_id:
+        with transaction.atomic():
+            audit.record("billing.terms_change_self_approval", actor=actor, outcome="denied",
+                         object_type="billing_terms_change", object_id=change.pk)
+        raise SelfApprovalRefused("The requester cannot approve their own request.")
+
+
+def _decide(*, actor: Any, change: BillingTermsChange, approve: bool,
+            note: str) -> BillingTermsChange:
+    _check_checker(actor, BillingTermsChange.objects.get(pk=change.pk))
+    with transaction.atomic():
+        account = CreditAccount.objects.select_for_update(of=("self",)).get(
+            pk=change.account_id)
+        locked = BillingTermsChange.objects.select_for_update().get(pk=change.pk)
+        if locked.status != BillingTermsChange.Status.PENDING:
+            raise RequestNotPending(f"The request is already {locked.status}.")
+        if approve:
+            _approve_now(actor=actor, change=locked, account=account, decided_by=actor,
+                         note=note)
+            return locked
+        locked.status = BillingTermsChange.Status.REJECTED
+        locked.decided_by = actor
+        locked.decided_at = timezone.now()
+        locked.decision_note = note
+        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        audit.record("billing.terms_change_rejected", actor=actor,
+                     object_type="billing_terms_change", object_id=locked.pk,
+                     details={"account": str(account.pk)})
+        return locked
+
+
+def billing_terms_change_approve(*, actor: Any, change: BillingTermsChange,
+                                 note: str = "") -> BillingTermsChange:
+    """A second person approves a pending terms change: it applies from the first billing
+    cycle that begins after today (``effective_from``). Audited ``billing.terms_changed``.
+
+    Raises:
+        CreditPermissionDenied: no ``ledger.approve_billingtermschange`` (403).
+        SelfApprovalRefused: ``actor`` made the request (403, audited).
+        RequestNotPending: decided already (409).
+        AprAboveMaximum: the legal maximum was lowered since the request (400).
+    """
+    return _decide(actor=actor, change=change, approve=True, note=note)
+
+
+def billing_terms_change_reject(*, actor: Any, change: BillingTermsChange,
+                                note: str = "") -> BillingTermsChange:
+    """A second person rejects a pending terms change; the terms stay. Audited
+    ``billing.terms_change_rejected``.
+
+    Raises: as :func:`billing_terms_change_approve` (but never AprAboveMaximum).
+    """
+    return _decide(actor=actor, change=change, approve=False, note=note)
+
+
+def _apply_scheduled(*, actor: Any, terms: BillingTerms, scheduled: list[BillingTermsChange],
+                     upto: dt.date) -> None:
+    """Fold the scheduled changes effective on or before ``upto`` (the first day of the next
+    cycle) into ``terms`` and mark them applied; audited ``billing.terms_applied`` (and the
+    ``BillingTerms`` save in auditlog)."""
+    due = [c for c in scheduled if c.effective_from is not None and c.effective_from <= upto]
+    if not due:
+        return
+    in_force = _terms_on(terms, due, upto)
+    previous = Terms(terms.apr_bps, terms.cycle_day)
+    terms.apr_bps, terms.cycle_day = in_force.apr_bps, in_force.cycle_day
+    terms.save(update_fields=["apr_bps", "cycle_day", "updated_at"])
+    BillingTermsChange.objects.filter(pk__in=[c.pk for c in due]).update(
+        applied_at=timezone.now())
+    audit.record("billing.terms_applied", actor=actor, object_type="credit_account",
+                 object_id=terms.account_id,
+                 details={"from": {"apr_bps": previous.apr_bps,
+                                   "cycle_day": previous.cycle_day},
+                          "to": {"apr_bps": in_force.apr_bps, "cycle_day": in_force.cycle_day},
+                          "cycle_start": upto.isoformat(), "changes": [str(c.pk) for c in due]})

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 from accounts.models import CreditAccount
 from ledger.models import JournalEntry
 
-__all__ = ["BillingTerms", "BillingStatement", "DelinquencyBucket"]
+__all__ = ["BillingTerms", "BillingStatement", "BillingTermsChange", "DelinquencyBucket"]
 
 
 class DelinquencyBucket(models.TextChoices):
@@ -36,8 +37,10 @@ class BillingTerms(models.Model):
     ``settings.BILLING``).
 
     ``apr_bps``: annual percentage rate in basis points (2499 = 24.99 %). ``cycle_day``: the day
-    of the month (1-28, so every month has it) on which a billing cycle ends. ``delinquency_bucket``
-    and ``days_past_due`` are as of the last statement.
+    of the month (1-28, so every month has it) on which a billing cycle ends. Both are the terms
+    of the open cycle (the one after the last statement); a change is a
+    :class:`BillingTermsChange`, folded in here when the cycle it applies to begins.
+    ``delinquency_bucket`` and ``days_past_due`` are as of the last statement.
     """
 
     account = models.OneToOneField(CreditAccount, primary_key=True, on_delete=models.PROTECT,
@@ -122,4 +125,70 @@ class BillingStatement(models.Model):
         indexes = [models.Index(fields=["account", "-period_end"])]
 
     def __str__(self) -> str:
-        return f"statement {self.account_id} {self.period_start}..{self.period_end}"
+        # the account masked to its last 4 characters: this is the admin's page title
+        return f"statement {self.period_start}..{self.period_end} of account …" \
+            f"{str(self.account_id)[-4:]}"
+
+
+class BillingTermsChange(models.Model):
+    """A change of one account's APR and/or billing cycle day, made through
+    ``ledger.billing.billing_terms_change`` (never in the admin's forms or ``save()``).
+
+    ``apr_bps`` / ``cycle_day``: the new values (``None``: unchanged); ``previous_*``: the terms
+    in force when it was requested. It applies from ``effective_from``, the first day of the
+    first billing cycle that begins after the change was approved (docs/billing.md, "Changing
+    the APR or the cycle day"), and is folded into :class:`BillingTerms` (``applied_at``) when
+    the statement of the cycle before is closed. An APR increase above the configured threshold
+    waits ``pending`` for a second person holding ``ledger.approve_billingtermschange``
+    (maker-checker; the database refuses ``decided_by == requested_by``); other changes are
+    approved at once by their maker (``decided_by`` empty).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT,
+                                related_name="billing_terms_changes")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    apr_bps = models.PositiveIntegerField(null=True, blank=True)
+    cycle_day = models.PositiveSmallIntegerField(null=True, blank=True)
+    previous_apr_bps = models.PositiveIntegerField()
+    previous_cycle_day = models.PositiveSmallIntegerField()
+    reason = models.CharField(max_length=500)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                     related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(max_length=500, blank=True)
+    effective_from = models.DateField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "id"]
+        permissions = [("approve_billingtermschange",
+                        "Can approve an APR increase above the threshold (second person)")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(apr_bps__isnull=False) | models.Q(cycle_day__isnull=False),
+                name="billing_terms_change_not_empty"),
+            models.CheckConstraint(
+                condition=models.Q(cycle_day__isnull=True)
+                | models.Q(cycle_day__gte=1, cycle_day__lte=28),
+                name="billing_terms_change_cycle_day_1_28"),
+            models.CheckConstraint(
+                condition=models.Q(apr_bps__isnull=True) | models.Q(apr_bps__lte=10000),
+                name="billing_terms_change_apr_at_most_100pct"),
+            models.CheckConstraint(
+                condition=models.Q(decided_by__isnull=True)
+                | ~models.Q(decided_by=models.F("requested_by")),
+                name="billing_terms_change_four_eyes"),
+        ]
+        indexes = [models.Index(fields=["account", "status", "effective_from"])]
+
+    def __str__(self) -> str:
+        return f"terms change {self.status} ({self.id})"

@@ -164,6 +164,17 @@ def _statement_close(w: World, once: bool = False) -> Any:
     return close(actor=ACTOR, account_id=w.account.pk, period_end=timezone.localdate())
 
 
+def _terms_change_pending(w: World) -> Any:
+    from ledger import billing
+
+    return billing.billing_terms_change(actor=w.staff(group="platform_admin"), account=w.account,
+                                        apr_bps=3000, reason="repricing")
+
+
+def _billing(name: str) -> Any:
+    return getattr(importlib.import_module("ledger.billing"), name)
+
+
 def _credit(name: str) -> Any:
     return getattr(importlib.import_module("accounts.credit.services"), name)
 
@@ -322,6 +333,13 @@ SERVICES: dict[str, Call | Exempt] = {
     "ledger.billing.statement_close_once": Call(
         lambda w: _statement_close(w, once=True)),
     "ledger.billing.unreversed_payments": Exempt("read"),
+    "ledger.billing.billing_terms_change": Call(_terms_change_pending),
+    "ledger.billing.billing_terms_change_approve": Call(
+        lambda w: _billing("billing_terms_change_approve")(
+            actor=w.staff(group="platform_admin"), change=_terms_change_pending(w))),
+    "ledger.billing.billing_terms_change_reject": Call(
+        lambda w: _billing("billing_terms_change_reject")(
+            actor=w.staff(group="platform_admin"), change=_terms_change_pending(w))),
     # accounts.credit.services
     "accounts.credit.services.four_eyes_threshold": Exempt("reads a setting"),
     "accounts.credit.services.application_inputs": Exempt("read (decision inputs)"),

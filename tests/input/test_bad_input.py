@@ -182,6 +182,9 @@ CASES: list[tuple[str, Callable[[Endpoint, dict[str, Any]], Raw | None], int, st
     ("currency_bidi", _currency("EU\u202eR"), 400, V),
     ("currency_lower", _currency("eur"), 400, V),
     ("currency_number", _currency("978"), 400, V),
+    ("currency_unknown", _currency("ZZZ"), 400, V),  # three letters, not in ISO 4217
+    ("currency_no_minor_unit", _currency("XXX"), 400, V),  # ISO 4217 "no currency"
+    ("currency_withdrawn", _currency("DEM"), 400, V),  # Deutsche Mark: no longer in list one
     ("oversized_body", _oversized, 413, "payload_too_large"),
     ("duplicate_keys", _duplicate_key, 400, M),
     ("wrong_content_type_text", _wrong_type("text/plain"), 415, "unsupported_media_type"),
