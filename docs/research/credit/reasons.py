@@ -20,40 +20,17 @@ from typing import Mapping
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-
 from features import features_from_row
+
+from accounts.credit.pd_model import REASON_CODES as PLATFORM_REASON_CODES  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
-# code -> (short text for the applicant, features that feed it)
+# code -> (text for the applicant, features that feed it): the platform's table
+# (accounts/credit/pd_model.py), plus R11 for the comparison model that uses EDUCATION (not a
+# recommended basis for a decision: a likely proxy for protected attributes).
 REASON_CODES: dict[str, tuple[str, list[str]]] = {
-    "R01": ("Recent payment delinquency on this account (most recent statement)",
-            ["DELAY_1"]),
-    "R02": ("Payment delinquency in the past six months",
-            ["DELAY_2", "DELAY_3", "DELAY_4", "DELAY_5", "DELAY_6",
-             "N_DELAYED", "MAX_DELAY", "MONTHS_SINCE_DELAY"]),
-    "R03": ("High utilization of credit limit (balance high relative to limit)",
-            ["UTIL_1", "UTIL_2", "UTIL_3", "UTIL_4", "UTIL_5", "UTIL_6",
-             "UTIL_MEAN", "UTIL_MAX", "HEADROOM"]),
-    "R04": ("Balances rising relative to credit limit",
-            ["UTIL_TREND", "UTIL_TREND3"]),
-    "R05": ("Payments low relative to amount billed",
-            ["PAY_RATIO_1", "PAY_RATIO_2", "PAY_RATIO_3", "PAY_RATIO_4",
-             "PAY_RATIO_5", "PAY_RATIO_TOTAL"]),
-    "R06": ("Amount of recent payments too low or payments missed",
-            ["PAY_AMT1", "PAY_AMT2", "PAY_AMT3", "PAY_AMT4", "PAY_AMT5",
-             "PAY_AMT6", "PAY_MEAN", "PAY_TO_LIMIT", "N_ZERO_PAY"]),
-    "R07": ("Level of outstanding balances",
-            ["BILL_AMT1", "BILL_AMT2", "BILL_AMT3", "BILL_AMT4", "BILL_AMT5",
-             "BILL_AMT6", "BILL_MEAN"]),
-    "R08": ("Existing credit limit too low (limited established credit capacity)",
-            ["LIMIT_BAL"]),
-    "R09": ("Balance revolved rather than paid in full in recent months",
-            ["DULY_1", "DULY_2", "DULY_3", "N_DULY"]),
-    "R10": ("Insufficient recent account activity",
-            ["NOUSE_1", "NOUSE_2", "NOUSE_3", "N_NOUSE", "N_ZERO_BILL"]),
-    # Only present in the comparison model that uses EDUCATION.  Not a
-    # recommended basis for a decision (likely proxy for protected attributes).
+    **PLATFORM_REASON_CODES,
     "R11": ("Education level", ["EDUCATION"]),
 }
 FEATURE_TO_CODE = {f: code for code, (_, feats) in REASON_CODES.items() for f in feats}
