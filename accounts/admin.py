@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from accounts import api_clients
 from accounts.models import ApiClient, ApiKey, Card, CreditAccount, User
 from accounts.permissions import scope_for_admin
+from creditplatform.errors import ApplicationError
 
 
 class PolicyAdminMixin:
@@ -32,6 +33,42 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class MakerCheckerActionsMixin:
+    """The checker's admin actions "Approve" and "Reject" on selected pending requests.
+
+    Subclasses name their services: ``approve_service`` / ``reject_service`` are called as
+    ``service(actor=request.user, **{request_kwarg: obj})`` for each selected row; a refusal
+    (:class:`~creditplatform.errors.ApplicationError`: self-approval, not pending, no
+    permission) is shown per row and the other rows go on (each service is its own
+    transaction and audit record).
+    """
+
+    approve_service: Any = None
+    reject_service: Any = None
+    request_kwarg = "request"
+    actions = ["approve", "reject"]
+
+    def _decide(self, request: HttpRequest, queryset: QuerySet, approve: bool) -> None:
+        service = type(self).approve_service if approve else type(self).reject_service
+        for obj in queryset:
+            try:
+                service(actor=request.user, **{self.request_kwarg: obj})
+            except ApplicationError as exc:
+                self.message_user(request, f"{obj.pk}: {exc.message}",  # type: ignore[attr-defined]
+                                  messages.ERROR)
+            else:
+                self.message_user(  # type: ignore[attr-defined]
+                    request, f"{obj.pk}: {'approved' if approve else 'rejected'}")
+
+    @admin.action(description="Approve (second person)")
+    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, True)
+
+    @admin.action(description="Reject (second person)")
+    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._decide(request, queryset, False)
 
 
 @admin.register(User)

@@ -17,6 +17,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import InvalidToken
 
 from accounts.models import ApiClient, ApiKey
+from accounts.tokens import token_is_current, token_revoked_refuse
 
 KEYWORD = "ApiKey"
 
@@ -82,14 +83,21 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
 
 
 class PlatformJWTAuthentication(JWTAuthentication):
-    """simplejwt's authentication; a validly signed token whose ``sub`` is not a user id
-    answers 401 instead of a 500."""
+    """simplejwt's authentication (signature, ``aud``/``iss``, expiry, active user, password
+    unchanged), plus the user's token generation: a token older than the user's last
+    revocation answers 401 ``token_revoked`` (security event ``auth.token_revoked``), checked
+    on the user row simplejwt loads anyway, so it costs no query (``accounts.tokens``).
+    A validly signed token whose ``sub`` is not a user id answers 401 instead of a 500.
+    """
 
     def get_user(self, validated_token: Any) -> Any:
         try:
-            return super().get_user(validated_token)
+            user = super().get_user(validated_token)
         except (DjangoValidationError, ValueError, TypeError):
             raise InvalidToken("Token contained no recognizable user identification") from None
+        if not token_is_current(validated_token.payload, user):
+            raise token_revoked_refuse(user=user, token_type="access")
+        return user
 
 
 class PlatformJWTScheme(SimpleJWTScheme):

@@ -10,13 +10,33 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 
 class User(AbstractUser):
-    """A person: cardholder or staff. Public id is a UUID (never a guessable integer)."""
+    """A person: cardholder or staff. Public id is a UUID (never a guessable integer).
+
+    An e-mail address belongs to at most one user, compared case-insensitively (``Lower``);
+    an empty e-mail is not an address and may repeat. Services refuse a taken address with
+    400 ``email_taken`` (``accounts.services.EmailTaken``); model validation (the admin's
+    forms) reports the same code.
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    token_version = models.PositiveIntegerField(
+        default=0, editable=False,
+        help_text="Generation of the user's JWTs (claim token_version): raising it refuses "
+                  "every token issued before (accounts.tokens.user_tokens_revoke). Never "
+                  "lowered (PostgreSQL trigger, migration 0008).")
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), condition=~models.Q(email=""), name="user_email_ci_unique",
+                violation_error_code="email_taken",
+                violation_error_message="A user with this e-mail address already exists."),
+        ]
 
     @property
     def audit_principal(self) -> tuple[str, str, str]:

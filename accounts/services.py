@@ -8,6 +8,8 @@ import uuid
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -18,9 +20,9 @@ from accounts.selectors import account_get_for
 from compliance import audit
 from creditplatform import crypto
 from creditplatform.luhn import luhn_valid
+from creditplatform.money import is_currency
 
 CARD_TABLE = Card._meta.db_table
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
 def normalize_pan(pan: str) -> str:
@@ -48,7 +50,7 @@ def card_pan_reveal_unaudited(card: Card) -> str:
 
 
 def _validate_currency(currency: str) -> str:
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+    if not is_currency(currency):
         raise ValidationError("currency must be an ISO 4217 alphabetic code, e.g. EUR.",
                               code="invalid_currency")
     return currency
@@ -74,6 +76,34 @@ def credit_account_create(
     return account
 
 
+class EmailTaken(ValidationError):
+    """Another user has this e-mail address (compared case-insensitively, as the database's
+    unique index ``user_email_ci_unique`` does): 400 ``email_taken``, like ``username_taken``.
+    The message never echoes the address."""
+
+    code = "email_taken"
+    title = "E-mail address taken"
+
+
+def email_clean(email: str, *, owner_id: Any = None) -> str:
+    """Strip ``email`` and refuse a malformed address or one another user has ("" stays
+    allowed: no address). ``owner_id``: the user whose own address it may already be.
+
+    Raises:
+        ValidationError (``invalid_email``), EmailTaken.
+    """
+    email = (email or "").strip()
+    if not email:
+        return ""
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationError("Enter a valid e-mail address.", code="invalid_email") from None
+    if User.objects.filter(email__iexact=email).exclude(pk=owner_id).exists():
+        raise EmailTaken("Another account uses that e-mail address.")
+    return email
+
+
 @transaction.atomic
 def customer_create(
     *, actor: Any, username: str, password: str | None, credit_limit: int, currency: str,
@@ -82,13 +112,24 @@ def customer_create(
     """Create a cardholder (group ``customer``) with one credit account.
 
     ``password=None`` creates a user who cannot log in (e.g. replayed historical customers).
+    ``email`` is optional; a given one must be valid and not another user's (any case).
 
     Raises:
-        ValidationError: the username is taken, or as :func:`credit_account_create`.
+        ValidationError: the username is taken (``username_taken``), a malformed e-mail
+            (``invalid_email``), or as :func:`credit_account_create`.
+        EmailTaken: another user has that e-mail address (also when a concurrent creation
+            took it between the check and the insert).
     """
     if User.objects.filter(username=username).exists():
         raise ValidationError("That username is taken.", code="username_taken")
-    user = User.objects.create_user(username=username, password=password, email=email)
+    email = email_clean(email)
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, password=password, email=email)
+    except IntegrityError:  # a concurrent creation won the race for the username or e-mail
+        if User.objects.filter(username=username).exists():
+            raise ValidationError("That username is taken.", code="username_taken") from None
+        raise EmailTaken("Another account uses that e-mail address.") from None
     group, _ = Group.objects.get_or_create(name="customer")
     user.groups.add(group)
     audit.record("user.created", actor=actor, object_type="user", object_id=user.pk,

@@ -1,26 +1,88 @@
-"""JWT refresh with rotation, reuse detection and one winner per refresh token.
+"""JWT revocation: refresh rotation with reuse detection, and a per-user token generation.
 
 djangorestframework-simplejwt does the signing and validation (one pinned algorithm, its own
 key, ``aud``/``iss`` checked, no leeway, ``CHECK_REVOKE_TOKEN`` so a password change voids
-every token). This module adds what RFC 9700 (OAuth 2.0 Security BCP, section 4.14.2)
-asks of rotating refresh tokens: a refresh token used a second time is treated as stolen, and
-every refresh token of its user is revoked.
+every token). This module adds:
+
+* what RFC 9700 (OAuth 2.0 Security BCP, section 4.14.2) asks of rotating refresh tokens: a
+  refresh token used a second time is treated as stolen, and every token of its user is
+  revoked;
+* a generation per user (``User.token_version``, claim ``token_version`` in every access and
+  refresh token :class:`PlatformRefreshToken` issues). The authentication class compares the
+  claim with the user row simplejwt loads anyway (no extra query) and refuses an older token
+  with 401 ``token_revoked``. The generation is raised by :func:`user_tokens_revoke` (sign out
+  everywhere, refresh reuse) and, in PostgreSQL, by a trigger on the user row (migration
+  ``accounts.0008``) when the user is deactivated or their staff/superuser flag changes; the
+  trigger also never lets it go down (a stale instance saved in full cannot resurrect tokens).
+  A token without the claim (issued before it existed, or by simplejwt's own classes) counts
+  as generation 0: it works only until the first revocation.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
+from django.db.models import F
 from rest_framework import serializers
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenBackendError, TokenError
+from rest_framework_simplejwt.exceptions import (
+    AuthenticationFailed,
+    InvalidToken,
+    TokenBackendError,
+    TokenError,
+)
 from rest_framework_simplejwt.settings import api_settings
 from rest_framework_simplejwt.state import token_backend
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
-from rest_framework_simplejwt.utils import get_md5_hash_password
+from rest_framework_simplejwt.tokens import BlacklistMixin, RefreshToken
+from rest_framework_simplejwt.utils import datetime_from_epoch, get_md5_hash_password
 
+from accounts.models import User
 from compliance import audit
+
+#: The claim carrying ``User.token_version`` in access and refresh tokens.
+TOKEN_VERSION_CLAIM = "token_version"
+
+
+class TokenRevoked(AuthenticationFailed):
+    """401 ``token_revoked``: the token predates the user's last revocation (sign out
+    everywhere, deactivation, staff flag change, refresh reuse); sign in again."""
+
+    default_detail = "This token was revoked; sign in again."
+    default_code = "token_revoked"
+
+
+def token_is_current(payload: Mapping[str, Any], user: Any) -> bool:
+    """Whether a validated token's ``token_version`` claim (0 when absent) equals the user's
+    generation. Reads only ``user.token_version``: no query when the user row is loaded."""
+    return payload.get(TOKEN_VERSION_CLAIM, 0) == user.token_version
+
+
+def token_revoked_refuse(*, user: Any, token_type: str) -> TokenRevoked:
+    """Record the refusal of a revoked ``token_type`` ("access"/"refresh") token of ``user``
+    as the security event ``auth.token_revoked`` (outcome ``denied``, details ``{"kind":
+    token_type}``) and return the exception to raise. The caller raises it outside any
+    transaction it rolls back."""
+    audit.record("auth.token_revoked", actor=user, outcome="denied", object_type="user",
+                 object_id=user.pk, details={"kind": token_type})
+    return TokenRevoked()
+
+
+class PlatformRefreshToken(RefreshToken):
+    """simplejwt's refresh token with the user's ``token_version`` claim; the access token it
+    makes (``.access_token``) copies the claim. Every token the API issues is made here."""
+
+    @classmethod
+    def for_user(cls, user: Any) -> PlatformRefreshToken:
+        """A new refresh token for ``user``, recorded as outstanding (by ``jti``) with the
+        claim already in it, as simplejwt's ``BlacklistMixin.for_user`` records its own."""
+        token = super(BlacklistMixin, cls).for_user(user)  # the claims, no outstanding row yet
+        token[TOKEN_VERSION_CLAIM] = user.token_version
+        OutstandingToken.objects.create(
+            user=user, jti=token[api_settings.JTI_CLAIM], token=str(token),
+            created_at=token.current_time, expires_at=datetime_from_epoch(token["exp"]))
+        return token
 
 
 def user_refresh_tokens_revoke(*, user: Any) -> int:
@@ -32,8 +94,27 @@ def user_refresh_tokens_revoke(*, user: Any) -> int:
     return added
 
 
+@transaction.atomic
+def user_tokens_revoke(*, user: Any) -> int:
+    """Refuse every JWT of ``user`` issued so far, access tokens included, from the next
+    request on: raise ``token_version`` by one (``F()``, so concurrent revocations both count)
+    and blacklist every outstanding refresh token. ``user.token_version`` is refreshed.
+
+    Returns how many refresh tokens were blacklisted. Records no audit event: the caller
+    records why (``auth.sign_out_everywhere``, ``auth.refresh_reuse``).
+    """
+    User.objects.filter(pk=user.pk).update(token_version=F("token_version") + 1)
+    user.refresh_from_db(fields=["token_version"])
+    return user_refresh_tokens_revoke(user=user)
+
+
 class RotatingRefreshSerializer(serializers.Serializer):
-    """``{refresh} -> {access, refresh}``: rotate once; a second use revokes the family."""
+    """``{refresh} -> {access, refresh}``: rotate once; a second use revokes the family.
+
+    Raises (401, problem+json): ``token_not_valid`` (bad, expired, unknown, reused, inactive
+    user, password changed) or ``token_revoked`` (older than the user's last revocation: a
+    device signed out everywhere is refused without counting as reuse).
+    """
 
     refresh = serializers.CharField()
     access = serializers.CharField(read_only=True)
@@ -48,6 +129,7 @@ class RotatingRefreshSerializer(serializers.Serializer):
         if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh":
             raise InvalidToken("Token has wrong type.")
         jti = payload.get(api_settings.JTI_CLAIM)
+        refusal: AuthenticationFailed | None = None
         with transaction.atomic():
             # One row lock per refresh token: concurrent refreshes queue here, the first wins,
             # the rest find it blacklisted and count as reuse (at most one new pair).
@@ -55,18 +137,21 @@ class RotatingRefreshSerializer(serializers.Serializer):
             if outstanding is None or outstanding.user is None:
                 raise InvalidToken("Token is invalid or expired.")
             user = outstanding.user
-            if BlacklistedToken.objects.filter(token=outstanding).exists():
-                revoked = user_refresh_tokens_revoke(user=user)
+            if not token_is_current(payload, user):
+                # revoked with its whole generation (and blacklisted then): not a theft signal
+                refusal = token_revoked_refuse(user=user, token_type="refresh")
+            elif BlacklistedToken.objects.filter(token=outstanding).exists():
+                revoked = user_tokens_revoke(user=user)
                 audit.record("auth.refresh_reuse", actor=user, outcome="denied",
                              object_type="user", object_id=user.pk, details={"revoked": revoked})
-                new = None  # commit the revocation, then refuse below
+                refusal = InvalidToken("Refresh token reuse detected; every session was revoked.")
             else:
                 self._check_user(user, payload)
                 BlacklistedToken.objects.create(token=outstanding)
-                new = RefreshToken.for_user(user)
+                new = PlatformRefreshToken.for_user(user)
                 audit.record("auth.refresh", actor=user, object_type="user", object_id=user.pk)
-        if new is None:
-            raise InvalidToken("Refresh token reuse detected; every session was revoked.")
+        if refusal is not None:  # raised after the commit: the audit row and revocation stay
+            raise refusal
         return {"access": str(new.access_token), "refresh": str(new)}
 
     @staticmethod

@@ -117,7 +117,9 @@ def customer_profile_set(
 
     Raises:
         ValidationError: a national id outside 4-32 characters, or a score outside 300-850
-            (FICO range), or a date of birth in the future.
+            (FICO range).
+        accounts.credit.policy.InvalidDateOfBirth: a date of birth no living person has
+            (400 ``invalid_date_of_birth``: future, before 1900-01-01, over 130 years).
     """
     profile, _ = CustomerProfile.objects.select_for_update().get_or_create(user=user)
     changed: list[str] = []
@@ -131,8 +133,9 @@ def customer_profile_set(
         profile.national_id_last4 = nid[-4:]
         changed.append("national_id")
     if date_of_birth is not None:
-        if date_of_birth > timezone.now().date():
-            raise ValidationError("date_of_birth is in the future.")
+        from accounts.credit.policy import date_of_birth_check  # the one rule (credit too)
+
+        date_of_birth_check(date_of_birth, today=timezone.now().date())
         profile.date_of_birth_encrypted = seal(user, date_of_birth.isoformat(),
                                                table=PROFILE_TABLE, column="date_of_birth",
                                                row_id=user.pk)

@@ -26,8 +26,8 @@ from django.apps import apps
 
 #: ``"app_label.ModelName" -> auditlog.register options``. Models not installed are skipped.
 AUDITED: dict[str, dict[str, Any]] = {
-    "accounts.User": {"exclude_fields": ["password", "last_login"], "mask_fields": ["email"],
-                      "m2m_fields": {"groups", "user_permissions"}},
+    "accounts.User": {"exclude_fields": ["password", "last_login", "token_version"],
+                      "mask_fields": ["email"], "m2m_fields": {"groups", "user_permissions"}},
     "auth.Group": {"m2m_fields": {"permissions"}},
     # balances are audited by the ledger (each change is a journal entry or a hold)
     "accounts.CreditAccount": {"exclude_fields": ["posted", "pending", "updated_at"]},

@@ -106,6 +106,8 @@ def postprocess_problems(result: dict[str, Any], generator: Any, request: Any,
                 _add(codes, 401, "not_authenticated", "Not authenticated")
                 _add(codes, 403, "permission_denied", "Permission denied")
             _add(codes, 401, "authentication_failed", "Authentication failed")
+            if not public_op:
+                _add(codes, 401, "token_revoked", "Token revoked")
             _add(codes, 429, "throttled", "Throttled")
             if "requestBody" in op or method in ("post", "put", "patch"):
                 _add(codes, 400, "validation_error", "Invalid input")

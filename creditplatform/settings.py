@@ -290,6 +290,9 @@ SIMPLE_JWT = {
     "LEEWAY": 0,
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "sub",
+    # a password change voids every token (claim hash_password); sign out everywhere, refresh
+    # reuse, deactivation and a staff flag change void them too (claim token_version, checked
+    # by accounts.authentication.PlatformJWTAuthentication; accounts/tokens.py)
     "CHECK_REVOKE_TOKEN": True,
     "TOKEN_REFRESH_SERIALIZER": "accounts.tokens.RotatingRefreshSerializer",
 }
@@ -331,6 +334,10 @@ BILLING = {
     "MIN_PAYMENT_PRINCIPAL_BPS": env.int("BILLING_MIN_PAYMENT_PRINCIPAL_BPS", default=100),  # 1 %
     "LATE_FEE": env.int("BILLING_LATE_FEE", default=3000),  # capped at the missed minimum
     "FREEZE_AT_BUCKET": env.str("BILLING_FREEZE_AT_BUCKET", default="60"),  # 30, 60, 90 or ""
+    # legal APR cap (Military Lending Act, 10 U.S.C. 987(b): 36 % MAPR) and the house policy's
+    # four-eyes threshold for an APR increase (ledger.billing.billing_terms_change)
+    "MAX_APR_BPS": env.int("BILLING_MAX_APR_BPS", default=3600),
+    "APR_FOUR_EYES_BPS": env.int("BILLING_APR_FOUR_EYES_BPS", default=100),
 }
 from celery.schedules import crontab  # noqa: E402 - kept with the entry that uses it
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib import admin
 from django.http import HttpRequest
 
-from accounts.admin import PolicyAdminMixin, ReadOnlyAdminMixin
+from accounts.admin import MakerCheckerActionsMixin, PolicyAdminMixin, ReadOnlyAdminMixin
 from creditplatform.errors import ApplicationError
 from creditplatform.money import format_minor
 from ledger import billing
@@ -139,7 +138,7 @@ class BillingTermsChangeForm(forms.ModelForm):
 
 
 @admin.register(BillingTermsChange)
-class BillingTermsChangeAdmin(PolicyAdminMixin, admin.ModelAdmin):
+class BillingTermsChangeAdmin(PolicyAdminMixin, MakerCheckerActionsMixin, admin.ModelAdmin):
     """APR and cycle-day changes. Maker (``ledger.add_billingtermschange``): add one; it
     applies from the next billing cycle. Checker (``ledger.approve_billingtermschange``, a
     different person): approve or reject the pending APR increases above the threshold."""
@@ -152,7 +151,9 @@ class BillingTermsChangeAdmin(PolicyAdminMixin, admin.ModelAdmin):
     search_fields = ["=account__id"]
     list_select_related = ["requested_by", "decided_by"]
     raw_id_fields = ["account"]
-    actions = ["approve", "reject"]
+    approve_service = billing.billing_terms_change_approve
+    reject_service = billing.billing_terms_change_reject
+    request_kwarg = "change"
 
     @admin.display(description="account")
     def masked_account(self, obj: BillingTermsChange) -> str:
@@ -177,22 +178,3 @@ class BillingTermsChangeAdmin(PolicyAdminMixin, admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return None
-
-    def _decide(self, request: HttpRequest, queryset: QuerySet, approve: bool) -> None:
-        decide = billing.billing_terms_change_approve if approve else \
-            billing.billing_terms_change_reject
-        for change in queryset:
-            try:
-                decide(actor=request.user, change=change)
-            except ApplicationError as exc:
-                self.message_user(request, f"{change.pk}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"{change.pk}: {'approved' if approve else 'rejected'}")
-
-    @admin.action(description="Approve (second person)")
-    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._decide(request, queryset, True)
-
-    @admin.action(description="Reject (second person)")
-    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._decide(request, queryset, False)

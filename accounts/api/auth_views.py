@@ -20,7 +20,9 @@ from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from accounts.exceptions import AccountLocked, ApplicationError
 from accounts.throttling import LoginRateThrottle
+from accounts.tokens import PlatformRefreshToken
 from compliance import audit
+from creditplatform.portal.services import user_sign_out_everywhere
 
 
 class _Anonymous:
@@ -42,6 +44,7 @@ class TokenObtainInput(TokenObtainPairSerializer):
         ApplicationError: 401 ``otp_required`` (staff, code missing or wrong).
     """
 
+    token_class = PlatformRefreshToken  # carries the user's token generation
     otp_token = serializers.CharField(required=False, allow_blank=True, max_length=12,
                                       write_only=True)
 
@@ -122,3 +125,29 @@ class LogoutApi(APIView):
                                    status=401) from None
         audit.record("auth.logout", actor=None, details={"sub": str(token.get("sub", ""))})
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SignOutEverywhereOutput(serializers.Serializer):
+    sessions = serializers.IntegerField(help_text="Portal (browser) sessions ended.")
+    api_sign_ins = serializers.IntegerField(
+        help_text="Refresh tokens (API and app sign-ins) revoked.")
+
+
+class LogoutAllApi(APIView):
+    """Sign out of every device: ``POST`` (no body) -> 200 ``{sessions, api_sign_ins}``.
+
+    Ends every portal session of the caller and revokes every JWT issued to them so far,
+    access tokens included (the one of this request too): each answers 401 ``token_revoked``
+    from the next request on. Audited as ``auth.sign_out_everywhere``. People only (a partner
+    API key is 403).
+    """
+
+    @extend_schema(
+        request=None, responses={200: SignOutEverywhereOutput},
+        summary="Sign out everywhere",
+        description="Ends every portal session and revokes every access and refresh token of "
+                    "the caller, this request's token included. Tokens issued afterwards work; "
+                    "a revoked one answers 401 with code `token_revoked`.")
+    def post(self, request: Request) -> Response:
+        result = user_sign_out_everywhere(actor=request.user, user=request.user)
+        return Response(SignOutEverywhereOutput(result).data)

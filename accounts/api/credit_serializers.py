@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.credit import policy
 from accounts.credit.models import CreditApplication, CreditDecision
 from creditplatform.serializers import CurrencyField, MinorUnitsField, StrictIntegerField
 
@@ -36,6 +39,15 @@ class CreditApplicationInput(serializers.Serializer):
     consent = StrictBooleanField()
     consent_text_version = serializers.CharField(max_length=40)
 
+    def validate_date_of_birth(self, value: dt.date) -> dt.date:
+        """400 ``invalid_date_of_birth`` before the idempotent run (nothing stored, so a
+        corrected retry may reuse the key); the service checks it again for its other callers.
+
+        Raises:
+            policy.InvalidDateOfBirth: future, before 1900-01-01, or over 130 years.
+        """
+        return policy.date_of_birth_check(value, today=timezone.now().date())
+
 
 class ReasonOutput(serializers.Serializer):
     code = serializers.CharField()
@@ -44,14 +56,18 @@ class ReasonOutput(serializers.Serializer):
 
 class DecisionOutput(serializers.ModelSerializer):
     """A decision: outcome, PD, granted limit (minor units), adverse-action reasons, the model
-    version and the SHA-256 of its canonical inputs."""
+    version and the SHA-256 of its canonical inputs. ``credit_account`` is the id of the credit
+    line the approval ``opened`` / ``raised`` / left ``unchanged`` (``credit_line_action``;
+    ``none`` and null for refer and decline), as ``GET /api/v1/accounts/{id}/`` shows it."""
 
     reasons = ReasonOutput(many=True)
 
     class Meta:
         model = CreditDecision
         fields = ["id", "sequence", "source", "outcome", "pd", "credit_limit", "currency",
-                  "reasons", "model_version", "policy_version", "inputs_sha256", "decided_at"]
+                  "reasons", "model_version", "policy_version", "inputs_sha256", "decided_at",
+                  "credit_account", "credit_line_action"]
+        read_only_fields = fields
 
 
 class CreditApplicationOutput(serializers.ModelSerializer):

@@ -4,23 +4,24 @@ Rows are written only through the services: the add forms call
 ``credit_application_create`` / ``credit_override_request`` / ``credit_limit_increase_request``
 and the approve/reject actions call ``credit_change_approve`` / ``credit_change_reject`` (a
 different person, with ``accounts.approve_creditchangerequest``; self-approval is refused).
-Personal data is never shown: national id as last 4, no date of birth.
+Personal data is never shown: national id as last 4, no date of birth. Each decision shows the
+credit line its approval opened or raised (``credit_account``, ``credit_line_action``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
-from accounts.admin import PolicyAdminMixin
-from accounts.credit import services
+from accounts.admin import MakerCheckerActionsMixin, PolicyAdminMixin
+from accounts.credit import policy, services
 from accounts.credit.models import CreditApplication, CreditChangeRequest, CreditDecision
-from creditplatform.errors import ApplicationError
 
 
 class CreditApplicationForm(forms.ModelForm):
@@ -37,6 +38,13 @@ class CreditApplicationForm(forms.ModelForm):
         fields = ["applicant", "currency", "requested_limit", "monthly_income",
                   "monthly_obligations", "employment_status", "employment_months"]
 
+    def clean_date_of_birth(self) -> dt.date:
+        try:
+            return policy.date_of_birth_check(self.cleaned_data["date_of_birth"],
+                                              today=timezone.now().date())
+        except policy.InvalidDateOfBirth as exc:
+            raise forms.ValidationError(exc.message, code=exc.code) from None
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if not data.get("consent"):
@@ -48,8 +56,9 @@ class DecisionInline(admin.TabularInline):
     model = CreditDecision
     extra = 0
     can_delete = False
-    fields = ["sequence", "source", "outcome", "pd", "credit_limit", "reasons", "model_version",
-              "inputs_sha256", "decided_at", "actor_id"]
+    fields = ["sequence", "source", "outcome", "pd", "credit_limit", "credit_line_action",
+              "credit_account", "reasons", "model_version", "inputs_sha256", "decided_at",
+              "actor_id"]
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -78,8 +87,10 @@ class CreditApplicationAdmin(PolicyAdminMixin, admin.ModelAdmin):
             return "-"
         reasons = ", ".join(f"{r['code']} {r['text']}" for r in d.reasons) or "-"
         pd_text = "-" if d.pd is None else f"{d.pd:.4f}"
+        line = (f"; credit line {d.credit_line_action} {d.credit_account_id}"
+                if d.credit_account_id else "")
         return (f"#{d.sequence} {d.outcome} ({d.source}); PD {pd_text}; limit {d.credit_limit} "
-                f"{d.currency}; reasons: {reasons}; model {d.model_version or '-'}; "
+                f"{d.currency}{line}; reasons: {reasons}; model {d.model_version or '-'}; "
                 f"policy {d.policy_version}; inputs sha256 {d.inputs_sha256}")
 
     def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
@@ -130,14 +141,16 @@ class ChangeRequestForm(forms.ModelForm):
 
 
 @admin.register(CreditChangeRequest)
-class CreditChangeRequestAdmin(PolicyAdminMixin, admin.ModelAdmin):
+class CreditChangeRequestAdmin(PolicyAdminMixin, MakerCheckerActionsMixin, admin.ModelAdmin):
     """Maker: add a request. Checker: select it and approve or reject (another person)."""
+
+    approve_service = services.credit_change_approve
+    reject_service = services.credit_change_reject
 
     form = ChangeRequestForm
     list_display = ["id", "kind", "status", "application", "account", "outcome", "credit_limit",
                     "previous_limit", "requested_by", "decided_by", "requested_at"]
     list_filter = ["kind", "status"]
-    actions = ["approve", "reject"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -163,23 +176,3 @@ class CreditChangeRequestAdmin(PolicyAdminMixin, admin.ModelAdmin):
                     reason=d["reason"])
         obj.pk = req.pk
         obj._state.adding = False
-
-    def _decide(self, request: HttpRequest, queryset: QuerySet, approve: bool) -> None:
-        for req in queryset:
-            try:
-                if approve:
-                    services.credit_change_approve(actor=request.user, request=req)
-                else:
-                    services.credit_change_reject(actor=request.user, request=req)
-            except ApplicationError as exc:
-                self.message_user(request, f"{req.pk}: {exc.message}", messages.ERROR)
-            else:
-                self.message_user(request, f"{req.pk}: {'approved' if approve else 'rejected'}")
-
-    @admin.action(description="Approve (second person)")
-    def approve(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._decide(request, queryset, True)
-
-    @admin.action(description="Reject (second person)")
-    def reject(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._decide(request, queryset, False)

@@ -94,11 +94,24 @@ class CreditDecision(models.Model):
     the model ran. ``reasons`` are adverse-action reason codes ``[{code, text, ...}]``,
     principal reasons first. ``inputs_sha256`` is SHA-256 of the canonical JSON of the inputs,
     which are kept sealed in ``inputs_encrypted`` for :func:`credit_decision_replay`.
+
+    ``credit_account`` / ``credit_line_action`` record what an approval did to the applicant's
+    credit line in the same transaction (docs/credit.md "Approval opens the credit line"):
+    ``opened`` a new account with ``credit_limit``, ``raised`` an existing account's limit to it,
+    or left it ``unchanged`` (the line already had at least that limit, or was closed); refer
+    and decline are ``none`` with no account. The database allows at most one ``opened`` per
+    application and no line action on a refer or decline.
     """
 
     class Source(models.TextChoices):
         MODEL = "model"
         OVERRIDE = "override"
+
+    class LineAction(models.TextChoices):
+        NONE = "none"
+        OPENED = "opened"
+        RAISED = "raised"
+        UNCHANGED = "unchanged"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     application = models.ForeignKey(CreditApplication, on_delete=models.PROTECT,
@@ -119,6 +132,12 @@ class CreditDecision(models.Model):
     inputs_encrypted = models.BinaryField(editable=False)
     override_request = models.OneToOneField("CreditChangeRequest", null=True, blank=True,
                                             on_delete=models.PROTECT, related_name="decision")
+    credit_account = models.ForeignKey(
+        "accounts.CreditAccount", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="credit_decisions",
+        help_text="The credit line this approval opened or raised (none for refer/decline).")
+    credit_line_action = models.CharField(max_length=10, choices=LineAction.choices,
+                                          default=LineAction.NONE)
     actor_type = models.CharField(max_length=20)
     actor_id = models.CharField(max_length=64)
     decided_at = models.DateTimeField()
@@ -130,6 +149,16 @@ class CreditDecision(models.Model):
                                     name="credit_decision_sequence_unique"),
             models.CheckConstraint(condition=models.Q(credit_limit__gte=0),
                                    name="credit_decision_limit_non_negative"),
+            # one application opens at most one credit line, whatever is re-decided
+            models.UniqueConstraint(fields=["application"],
+                                    condition=models.Q(credit_line_action="opened"),
+                                    name="credit_decision_one_line_opened"),
+            # only an approval acts on a line, and an action always names its account
+            models.CheckConstraint(
+                condition=(models.Q(credit_line_action="none", credit_account__isnull=True)
+                           | (models.Q(outcome="approve", credit_account__isnull=False)
+                              & ~models.Q(credit_line_action="none"))),
+                name="credit_decision_line_only_on_approval"),
         ]
 
     def __str__(self) -> str:

@@ -31,9 +31,15 @@ from typing import Any
 
 from accounts.credit import pd_model
 from accounts.credit.features import BILL_COLUMNS, PAY_COLUMNS, RAW_COLUMNS
+from creditplatform.errors import ValidationError
 
 POLICY_VERSION = "2026.11.1"
 AGE_OF_MAJORITY = 18  # years; the age of majority in most jurisdictions the platform serves
+#: Plausibility bounds of a stated date of birth (input checks, not decision rules): not in the
+#: future, not before 1900-01-01, and an age of at most 130 years (the oldest verified person
+#: reached 122, Jeanne Calment, 1875-1997). Anything outside is a typing error, not a person.
+EARLIEST_DATE_OF_BIRTH = dt.date(1900, 1, 1)
+MAX_AGE_YEARS = 130
 #: Debt-to-income cap: 43 %, the general Qualified Mortgage limit of the CFPB's
 #: Ability-to-Repay rule (12 CFR 1026.43(e)(2)(vi), 2014-2021), used as a conservative cap.
 DTI_CAP = 0.43
@@ -86,6 +92,40 @@ def age_on(date_of_birth: dt.date, day: dt.date) -> int:
     """Whole years of age on ``day``."""
     return day.year - date_of_birth.year - (
         (day.month, day.day) < (date_of_birth.month, date_of_birth.day))
+
+
+class InvalidDateOfBirth(ValidationError):
+    """A date of birth no living person has (future, before 1900-01-01, over 130 years): 400
+    ``invalid_date_of_birth``. Under the age of majority is not this error: it is a decision
+    (P01 decline, with its adverse-action reason)."""
+
+    code = "invalid_date_of_birth"
+    title = "Invalid date of birth"
+
+
+def date_of_birth_check(date_of_birth: dt.date, *, today: dt.date) -> dt.date:
+    """Return ``date_of_birth`` when it is plausible on ``today``.
+
+    Raises:
+        InvalidDateOfBirth: it is after ``today``, before :data:`EARLIEST_DATE_OF_BIRTH`, or
+            more than :data:`MAX_AGE_YEARS` years before ``today``; ``extra`` names the
+            accepted range (``earliest``, ``latest`` as ISO dates).
+    """
+    earliest = max(EARLIEST_DATE_OF_BIRTH, _years_before(today, MAX_AGE_YEARS + 1)
+                   + dt.timedelta(days=1))
+    if not earliest <= date_of_birth <= today:
+        raise InvalidDateOfBirth(
+            f"date_of_birth must be between {earliest.isoformat()} and {today.isoformat()}.",
+            extra={"earliest": earliest.isoformat(), "latest": today.isoformat()})
+    return date_of_birth
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    """The same calendar day ``years`` earlier (29 February becomes 28 February)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
 
 
 def _reason(code: str) -> dict[str, Any]:

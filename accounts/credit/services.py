@@ -3,6 +3,10 @@
 Every write is audited (``compliance.audit.record``) in its own transaction. Services are
 ``@transaction.atomic`` (not durable): the API's idempotency layer owns the outer durable
 transaction (README "departs from the design").
+
+An approval acts on the applicant's credit line in the decision's transaction (docs/credit.md
+"Approval opens the credit line"): it opens one (``accounts.services.credit_account_create``)
+or raises the limit of the one the applicant has, exactly once per application.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import services as account_services
 from accounts.credit import history as alt_data
 from accounts.credit import pd_model, policy
 from accounts.credit.models import CreditApplication, CreditChangeRequest, CreditDecision
@@ -107,8 +112,10 @@ def credit_application_create(
 
     Money in minor units of ``currency``. Raises:
         ConsentRequired: ``consent`` is not True or the text version is unknown.
+        policy.InvalidDateOfBirth: a date of birth in the future, before 1900-01-01 or more
+            than 130 years ago (400 ``invalid_date_of_birth``).
         ValidationError: non-positive requested limit, negative income/obligations, an
-            unknown employment status, a future date of birth or a malformed national id.
+            unknown employment status or a malformed national id.
     """
     if consent is not True or consent_text_version not in CONSENT_TEXTS:
         raise ConsentRequired("Consent to the current consent text is required.",
@@ -119,8 +126,7 @@ def credit_application_create(
         raise ValidationError("monthly_income and monthly_obligations cannot be negative.")
     if employment_status not in CreditApplication.Employment.values:
         raise ValidationError("Unknown employment_status.")
-    if date_of_birth > timezone.now().date():
-        raise ValidationError("date_of_birth is in the future.")
+    policy.date_of_birth_check(date_of_birth, today=timezone.now().date())
     nid = national_id.strip().upper()
     if not 4 <= len(nid) <= 32 or not nid.isascii() or not nid.isalnum():
         raise ValidationError("national_id must be 4-32 letters or digits.")
@@ -193,6 +199,9 @@ def _store(*, actor: Any, app: CreditApplication, result: policy.Result,
     decision.inputs_encrypted = seal(app.applicant, policy.canonical_json(inputs).decode(),
                                      table=DECISION_TABLE, column="inputs",
                                      row_id=decision.pk)
+    if decision.outcome == policy.APPROVE:
+        decision.credit_account, decision.credit_line_action = _credit_line(
+            actor=actor, app=app, decision=decision)
     decision.save()
     app.status = OUTCOME_TO_STATUS[result.outcome]
     app.save(update_fields=["status"])
@@ -203,8 +212,44 @@ def _store(*, actor: Any, app: CreditApplication, result: policy.Result,
                           "credit_limit": result.credit_limit,
                           "reasons": [r["code"] for r in result.reasons],
                           "model_version": result.model_version,
-                          "inputs_sha256": decision.inputs_sha256})
+                          "inputs_sha256": decision.inputs_sha256,
+                          "credit_account": (str(decision.credit_account_id)
+                                             if decision.credit_account_id else None),
+                          "credit_line": decision.credit_line_action})
     return decision
+
+
+def _credit_line(*, actor: Any, app: CreditApplication,
+                 decision: CreditDecision) -> tuple[CreditAccount, str]:
+    """Act on the applicant's credit line for an approval of ``decision.credit_limit``.
+
+    The line is, in order: the account an earlier decision of this application opened or
+    raised; else the applicant's oldest open (not closed) account in the application's
+    currency; else none, and one is opened through ``credit_account_create`` (audited
+    ``account.opened``). An existing line is raised to the approved limit when that is higher
+    (audited ``account.limit_changed``), never lowered, and a closed one is left alone. Locks the
+    applicant's user row first, so concurrent decisions of one applicant (this application
+    or another) run one after the other and never open two lines; the unique constraint
+    ``credit_decision_one_line_opened`` is the last line of defence.
+    """
+    list(User.objects.select_for_update().filter(pk=app.applicant_id).values_list("pk"))
+    accounts = CreditAccount.objects.select_for_update()
+    earlier = (CreditDecision.objects.filter(application=app, credit_account__isnull=False)
+               .order_by("sequence").values_list("credit_account_id", flat=True).first())
+    account = (accounts.get(pk=earlier) if earlier is not None else
+               accounts.filter(owner_id=app.applicant_id, currency=app.currency)
+               .exclude(status=CreditAccount.Status.CLOSED).order_by("created_at", "id").first())
+    line = CreditDecision.LineAction
+    if account is None:
+        return account_services.credit_account_create(
+            actor=actor, owner=app.applicant, credit_limit=decision.credit_limit,
+            currency=app.currency), line.OPENED
+    if account.status == CreditAccount.Status.CLOSED \
+            or decision.credit_limit <= account.credit_limit:
+        return account, line.UNCHANGED
+    _apply_limit(actor=actor, account=account, new_limit=decision.credit_limit,
+                 cause={"application": str(app.pk), "decision": str(decision.pk)})
+    return account, line.RAISED
 
 
 def audit_principal(actor: Any) -> tuple[str, str, str]:
@@ -329,7 +374,8 @@ def credit_limit_increase_request(*, actor: Any, account: CreditAccount, new_lim
                  details={"account": str(locked.pk), "from": locked.credit_limit,
                           "to": new_limit, "threshold": four_eyes_threshold()})
     if new_limit - locked.credit_limit <= four_eyes_threshold():
-        _apply_limit(actor=actor, req=req, account=locked)
+        _apply_limit(actor=actor, account=locked, new_limit=new_limit,
+                     cause={"request": str(req.pk)})
         req.status = CreditChangeRequest.Status.APPROVED
         req.decided_at = timezone.now()
         req.decision_note = "within the single-person threshold"
@@ -337,13 +383,15 @@ def credit_limit_increase_request(*, actor: Any, account: CreditAccount, new_lim
     return req
 
 
-def _apply_limit(*, actor: Any, req: CreditChangeRequest, account: CreditAccount) -> None:
+def _apply_limit(*, actor: Any, account: CreditAccount, new_limit: int,
+                 cause: dict[str, str]) -> None:
+    """Set the locked ``account``'s limit to ``new_limit`` (minor units); audited with what
+    caused it (a change request, or an application's decision)."""
     previous = account.credit_limit
-    account.credit_limit = req.credit_limit
+    account.credit_limit = new_limit
     account.save(update_fields=["credit_limit", "updated_at"])
     audit.record("account.limit_changed", actor=actor, object_type="credit_account",
-                 object_id=account.pk, details={"from": previous, "to": req.credit_limit,
-                                                "request": str(req.pk)})
+                 object_id=account.pk, details={"from": previous, "to": new_limit, **cause})
 
 
 def _pending(request_id: object) -> CreditChangeRequest:
@@ -399,7 +447,8 @@ def _approve(*, actor: Any, request: CreditChangeRequest, note: str) -> CreditCh
                source=CreditDecision.Source.OVERRIDE, request=req)
     else:
         account = CreditAccount.objects.select_for_update().get(pk=req.account_id)
-        _apply_limit(actor=actor, req=req, account=account)
+        _apply_limit(actor=actor, account=account, new_limit=req.credit_limit,
+                     cause={"request": str(req.pk)})
     req.status = CreditChangeRequest.Status.APPROVED
     req.decided_by = actor
     req.decided_at = timezone.now()

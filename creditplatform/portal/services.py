@@ -13,12 +13,11 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from accounts.models import SealedTOTPDevice, User
-from accounts.tokens import user_refresh_tokens_revoke
+from accounts.services import EmailTaken, email_clean
+from accounts.tokens import user_tokens_revoke
 from compliance import audit
 from compliance.audit import mask_last4
 from creditplatform.errors import ValidationError
@@ -53,8 +52,11 @@ def portal_session_forget(*, session_key: str) -> None:
 
 @transaction.atomic
 def user_sign_out_everywhere(*, actor: Any, user: User) -> dict[str, int]:
-    """End every portal session of ``user`` and blacklist every outstanding JWT refresh token
-    (API and app sign-ins); access tokens already issued die within their 5 minutes.
+    """End every portal session of ``user`` and revoke every JWT issued to them so far
+    (``accounts.tokens.user_tokens_revoke``): refresh tokens are blacklisted and access tokens
+    already issued answer 401 ``token_revoked`` from the next request on, not when their 5
+    minutes run out. Tokens issued afterwards work. The portal's "sign out everywhere" and
+    ``POST /api/v1/auth/logout-all/`` both call this.
 
     Returns ``{"sessions": n, "api_sign_ins": m}`` (m refresh tokens blacklisted); audited as
     ``auth.sign_out_everywhere``.
@@ -65,7 +67,7 @@ def user_sign_out_everywhere(*, actor: Any, user: User) -> dict[str, int]:
     for key in keys:
         store(session_key=key).delete()
     PortalSession.objects.filter(user=user).delete()
-    revoked = user_refresh_tokens_revoke(user=user)
+    revoked = user_tokens_revoke(user=user)
     result = {"sessions": len(keys), "api_sign_ins": revoked}
     audit.record("auth.sign_out_everywhere", actor=actor, object_type="user", object_id=user.pk,
                  details=result)
@@ -84,14 +86,12 @@ def user_contact_update(*, actor: Any, user: User, email: str, first_name: str,
     the changed field names and the e-mail masked (``a***@example.com``), never in clear.
 
     Raises:
-        ValidationError: an invalid e-mail address or a name over 150 characters.
+        ValidationError: an invalid e-mail address (``invalid_email``) or a name over 150
+            characters.
+        accounts.services.EmailTaken: another user has that address (any case; also when a
+            concurrent change took it between the check and the update).
     """
-    email = (email or "").strip()
-    try:
-        if email:
-            validate_email(email)
-    except DjangoValidationError:
-        raise ValidationError("Enter a valid e-mail address.", code="invalid_email") from None
+    email = email_clean(email, owner_id=user.pk)
     first_name, last_name = (first_name or "").strip(), (last_name or "").strip()
     if len(first_name) > 150 or len(last_name) > 150:
         raise ValidationError("Names are at most 150 characters.")
@@ -99,7 +99,11 @@ def user_contact_update(*, actor: Any, user: User, email: str, first_name: str,
     new = {"email": email, "first_name": first_name, "last_name": last_name}
     changed = [f for f, v in new.items() if getattr(locked, f) != v]
     if changed:
-        User.objects.filter(pk=locked.pk).update(**new)
+        try:
+            with transaction.atomic():
+                User.objects.filter(pk=locked.pk).update(**new)
+        except IntegrityError:  # unique index user_email_ci_unique: a concurrent change won
+            raise EmailTaken("Another account uses that e-mail address.") from None
     details: dict[str, Any] = {"fields": changed}
     if "email" in changed:
         details["email"] = {"from": _mask_email(locked.email), "to": _mask_email(email)}

@@ -77,6 +77,21 @@ def test_profile_is_encrypted_and_audited_masked(customer):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("years_ago", [-1, 131])
+def test_profile_refuses_a_date_of_birth_no_living_person_has(customer, years_ago):
+    from django.utils import timezone
+
+    from accounts.credit.policy import InvalidDateOfBirth
+
+    today = timezone.now().date()
+    born = today.replace(year=today.year - years_ago, day=min(today.day, 28))
+    with pytest.raises(InvalidDateOfBirth):
+        vault.customer_profile_set(actor=ACTOR, user=customer, date_of_birth=born)
+    assert vault.customer_profile_read(user=customer)["date_of_birth"] is None
+    assert not AuditEvent.objects.filter(event_type="profile.updated").exists()
+
+
+@pytest.mark.django_db
 def test_erasure_shreds_personal_data_but_ledger_still_verifies(customer, settings):
     settings.AUDIT_SEAL_DELAY_SECONDS = 0
     card = add_card(customer, PAN)

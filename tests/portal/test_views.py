@@ -15,9 +15,9 @@ from django.contrib.sessions.models import Session
 from django.test import Client, override_settings
 from django_otp.oath import totp
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.models import Card, SealedTOTPDevice
+from accounts.tokens import PlatformRefreshToken
 from compliance.models import AuditEvent
 from creditplatform.portal.models import PortalSession
 from fraud.models import Alert, FraudLabel
@@ -128,9 +128,11 @@ def test_logout_is_post_only_and_ends_the_session(holder):
     assert not PortalSession.objects.filter(user=holder).exists()
 
 
-def test_sign_out_everywhere_ends_other_sessions_and_revokes_refresh_tokens(holder):
+def test_sign_out_everywhere_ends_other_sessions_and_revokes_api_tokens(holder):
     laptop, phone = signed_in(holder), signed_in(holder)
-    refresh = RefreshToken.for_user(holder)  # an API / mobile app sign-in
+    refresh = PlatformRefreshToken.for_user(holder)  # an API / mobile app sign-in
+    app = Client(HTTP_AUTHORIZATION=f"Bearer {refresh.access_token}")
+    assert app.get("/api/v1/me/").status_code == 200
     assert phone.get("/portal/").status_code == 200
     r = laptop.post("/portal/logout/everywhere/")
     assert r.status_code == 302 and r["Location"] == "/portal/login/"
@@ -146,6 +148,9 @@ def test_sign_out_everywhere_ends_other_sessions_and_revokes_refresh_tokens(hold
     api = Client().post("/api/v1/auth/token/refresh/", {"refresh": str(refresh)},
                         content_type="application/json")
     assert api.status_code == 401
+    # and the access token already issued, at once (not when its 5 minutes run out)
+    r = app.get("/api/v1/me/")
+    assert r.status_code == 401 and r.json()["code"] == "token_revoked"
 
 
 # --- CSRF ----------------------------------------------------------------------------------
@@ -375,6 +380,25 @@ def test_profile_is_masked_and_changes_are_audited(holder):
     assert "ada@example.com" not in str(ev.details)
     r = client.post("/portal/profile/", {"email": "not an address"})
     assert r.status_code == 400
+
+
+def test_profile_refuses_another_users_e_mail_in_any_case(holder):
+    UserFactory(email="taken@example.org")
+    client = signed_in(holder)
+    before = holder.email
+    r = client.post("/portal/profile/", {"first_name": "Ada", "last_name": "L",
+                                         "email": "TAKEN@example.org"})
+    assert r.status_code == 400
+    holder.refresh_from_db()
+    assert holder.email == before and holder.first_name != "Ada"
+    assert not AuditEvent.objects.filter(event_type="profile.contact_updated").exists()
+    # one's own address in another case is not "taken"
+    type(holder).objects.filter(pk=holder.pk).update(email="Own@example.org")
+    r = client.post("/portal/profile/", {"first_name": "Ada", "last_name": "L",
+                                         "email": "own@EXAMPLE.org"})
+    assert r.status_code == 302
+    holder.refresh_from_db()
+    assert holder.email == "own@EXAMPLE.org"
 
 
 # --- second factor -------------------------------------------------------------------------

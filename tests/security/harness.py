@@ -287,6 +287,7 @@ BODIES: dict[tuple[str, str], Callable[[World], dict[str, Any]]] = {
         lambda w: {"refresh": str(RefreshToken.for_user(w.owner))},
     ("POST", "/api/v1/auth/logout/"):
         lambda w: {"refresh": str(RefreshToken.for_user(w.owner))},
+    ("POST", "/api/v1/auth/logout-all/"): lambda w: {},
     ("POST", "/api/v1/accounts/{account_id}/charges/"):
         lambda w: {"amount": 1000, "currency": "EUR", "card": str(w.card.pk),
                    "merchant": "matrix"},
@@ -368,6 +369,7 @@ def snapshot() -> dict[str, Any]:
             "pk", "account_id", "status", "issued_for_id")),
         "users": list(User.objects.order_by("pk").values_list(
             "pk", "is_staff", "is_superuser", "is_active")),
+        "token_versions": list(User.objects.order_by("pk").values_list("pk", "token_version")),
         "webhook_endpoints": _webhook_endpoints(),
         "credit_applications": _credit_applications(),
     }

@@ -119,6 +119,8 @@ POLICY: dict[tuple[str, str], Operation] = {
         row(PUB2,  PUB2,  PUB2,  PUB2,  PUB2,  PUB2,  PUB2,  PUB2,   public=True),
     ("POST", "/api/v1/auth/logout/"):
         row(PUB204, PUB204, PUB204, PUB204, PUB204, PUB204, PUB204, PUB204, public=True),
+    ("POST", "/api/v1/auth/logout-all/"):  # the caller's own sign-ins only
+        row(MINE,  MINE,  F,     F,     F,     MINE,  MINE,  A),
 
     # --- the caller: people only ----------------------------------------------------------------
     ("GET", "/api/v1/me/"):

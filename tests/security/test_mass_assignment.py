@@ -48,6 +48,7 @@ EFFECTS: dict[tuple[str, str], Effect] = {
     ("POST", "/api/v1/auth/token/"): Effect(),
     ("POST", "/api/v1/auth/token/refresh/"): Effect(),
     ("POST", "/api/v1/auth/logout/"): Effect(),
+    ("POST", "/api/v1/auth/logout-all/"): Effect(),
     ("POST", "/api/v1/accounts/{account_id}/charges/"): Effect(posted=1000, entries=("charge",)),
     ("POST", "/api/v1/accounts/{account_id}/payments/"):
         Effect(posted=-1000, entries=("payment",)),
