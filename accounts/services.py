@@ -96,6 +96,8 @@ def email_clean(email: str, *, owner_id: Any = None) -> str:
     if not email:
         return ""
     try:
+        if len(email) > 254:  # the column's length (RFC 5321 4.5.3.1.3 path limit 256 - "<>")
+            raise DjangoValidationError("too long")
         validate_email(email)
     except DjangoValidationError:
         raise ValidationError("Enter a valid e-mail address.", code="invalid_email") from None

@@ -55,6 +55,24 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+@extend_schema_field({"type": "string", "format": "date", "example": "1985-05-17"})
+class StrictDateField(serializers.DateField):
+    """A calendar date written exactly ``YYYY-MM-DD`` in ASCII digits (RFC 3339 full-date).
+
+    DRF's DateField parses with Django's lenient ``parse_date``: ``1985-5-17`` and full-width
+    digits pass. Anything but the exact form fails with the ``invalid`` message (400
+    ``validation_error``).
+    """
+
+    def to_internal_value(self, data: Any) -> Any:
+        if not isinstance(data, str) or not _ISO_DATE.fullmatch(data):
+            self.fail("invalid", format="YYYY-MM-DD")
+        return super().to_internal_value(data)
+
+
 @extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$", "example": "EUR",
                       "description": "ISO 4217 alphabetic code with a minor unit (EUR, JPY, "
                                      "BHD); unknown codes and XXX are refused."})

@@ -57,6 +57,7 @@ from ledger.billing_models import (
     BillingTermsChange,
     DelinquencyBucket,
 )
+from ledger.exceptions import AccountNotActive
 from ledger.models import JournalEntry, LedgerAccount, Posting
 from ledger.services import _platform_account, _post_entry, _receivable, _save_balances
 
@@ -717,6 +718,7 @@ def billing_terms_change(*, actor: Any, account: CreditAccount, apr_bps: int | N
             empty or over-long reason (400).
         AprAboveMaximum: APR above :func:`_max_apr_bps` (400).
         TermsChangePending: another change of this account awaits a second person (409).
+        AccountNotActive: the account is closed (422 ``account_not_active``).
     """
     _require(actor, MAKER_PERMISSION)
     _validate_terms(apr_bps=apr_bps, cycle_day=cycle_day)
@@ -724,6 +726,8 @@ def billing_terms_change(*, actor: Any, account: CreditAccount, apr_bps: int | N
     if not reason or len(reason) > 500:
         raise ValidationError("A reason of 1-500 characters is required.")
     account = CreditAccount.objects.select_for_update(of=("self",)).get(pk=account.pk)
+    if account.status == CreditAccount.Status.CLOSED:
+        raise AccountNotActive("A closed account has no next cycle to change.")
     if BillingTermsChange.objects.filter(account=account,
                                          status=BillingTermsChange.Status.PENDING).exists():
         raise TermsChangePending("A change of this account's terms awaits a second person.")

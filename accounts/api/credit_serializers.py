@@ -11,7 +11,12 @@ from rest_framework import serializers
 
 from accounts.credit import policy
 from accounts.credit.models import CreditApplication, CreditDecision
-from creditplatform.serializers import CurrencyField, MinorUnitsField, StrictIntegerField
+from creditplatform.serializers import (
+    CurrencyField,
+    MinorUnitsField,
+    StrictDateField,
+    StrictIntegerField,
+)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -34,7 +39,7 @@ class CreditApplicationInput(serializers.Serializer):
     employment_status = serializers.ChoiceField(choices=CreditApplication.Employment.choices)
     employment_months = StrictIntegerField(min_value=0, max_value=1200, required=False,
                                            default=0)
-    date_of_birth = serializers.DateField()
+    date_of_birth = StrictDateField()
     national_id = serializers.RegexField(r"^[A-Za-z0-9]{4,32}$", write_only=True)
     consent = StrictBooleanField()
     consent_text_version = serializers.CharField(max_length=40)

@@ -227,8 +227,9 @@ def _credit_line(*, actor: Any, app: CreditApplication,
     raised; else the applicant's oldest open (not closed) account in the application's
     currency; else none, and one is opened through ``credit_account_create`` (audited
     ``account.opened``). An existing line is raised to the approved limit when that is higher
-    (audited ``account.limit_changed``), never lowered, and a closed one is left alone. Locks the
-    applicant's user row first, so concurrent decisions of one applicant (this application
+    (audited ``account.limit_changed``), never lowered, and a frozen or closed one is left alone
+    (a freeze, by billing's delinquency rule or an operator, is not lifted by an approval).
+    Locks the applicant's user row first, so concurrent decisions of one applicant (this application
     or another) run one after the other and never open two lines; the unique constraint
     ``credit_decision_one_line_opened`` is the last line of defence.
     """
@@ -244,7 +245,7 @@ def _credit_line(*, actor: Any, app: CreditApplication,
         return account_services.credit_account_create(
             actor=actor, owner=app.applicant, credit_limit=decision.credit_limit,
             currency=app.currency), line.OPENED
-    if account.status == CreditAccount.Status.CLOSED \
+    if account.status != CreditAccount.Status.ACTIVE \
             or decision.credit_limit <= account.credit_limit:
         return account, line.UNCHANGED
     _apply_limit(actor=actor, account=account, new_limit=decision.credit_limit,

@@ -42,6 +42,11 @@ def test_blank_addresses_may_repeat_and_a_malformed_one_is_refused():
     with pytest.raises(services.ValidationError) as exc:
         _create("a3", "not-an-address")
     assert exc.value.code == "invalid_email"
+    too_long = "a" * 60 + "@" + ".".join(["b" * 60] * 4) + ".com"  # 310: valid shape, > 254
+    with pytest.raises(services.ValidationError) as exc:
+        _create("a4", too_long)
+    assert exc.value.code == "invalid_email"
+    assert not User.objects.filter(username="a4").exists()
 
 
 def test_the_database_refuses_a_duplicate_that_skips_the_service():

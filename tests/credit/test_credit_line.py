@@ -110,6 +110,17 @@ def test_approval_raises_an_existing_line_and_never_lowers_it(applicant):
     assert CreditAccount.objects.filter(owner=applicant).count() == 1
 
 
+def test_approval_leaves_a_frozen_line_frozen_and_unraised(applicant):
+    account = applicant.credit_accounts.get()
+    CreditAccount.objects.filter(pk=account.pk).update(status=CreditAccount.Status.FROZEN)
+    d = _decide(applicant, _undecided(applicant, SAFE))
+    assert d.outcome == "approve" and d.credit_line_action == "unchanged"
+    account.refresh_from_db()
+    assert (account.status, account.credit_limit) == ("frozen", 100_000)
+    assert CreditAccount.objects.filter(owner=applicant).count() == 1
+    assert not AuditEvent.objects.filter(event_type="account.limit_changed").exists()
+
+
 def test_an_account_in_another_currency_is_not_the_line():
     user = newcomer()
     usd = account_services.credit_account_create(actor=ACTOR, owner=user, credit_limit=5_000,

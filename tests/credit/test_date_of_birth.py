@@ -75,10 +75,13 @@ def test_api_refuses_with_a_stable_code_and_writes_nothing(applicant, api, idem,
 
 
 @pytest.mark.django_db
-def test_api_malformed_date_is_a_validation_error(applicant, api, idem):
-    r = api(applicant).post(URL, {**application_data(), "date_of_birth": "1985-02-30"},
+@pytest.mark.parametrize("dob", ["1985-02-30", "1985-5-17", "\uff11\uff19\uff18\uff15-05-17",
+                                 "1985-05-17T00:00:00Z", " 1985-05-17", 19850517])
+def test_api_malformed_date_is_a_validation_error(applicant, api, idem, dob):
+    r = api(applicant).post(URL, {**application_data(), "date_of_birth": dob},
                             format="json", **idem())
     assert (r.status_code, r.json()["code"]) == (400, "validation_error")
+    assert not CreditApplication.objects.exists()
 
 
 @pytest.mark.django_db

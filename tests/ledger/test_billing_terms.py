@@ -117,6 +117,18 @@ def test_unchanged_cycle_day_keeps_monthly_cycles(customer: Any) -> None:
         d(4, 15), d(5, 15), d(6, 15), d(7, 15), d(8, 15)]
 
 
+def test_a_closed_account_has_no_terms_to_change(customer: Any) -> None:
+    from accounts.models import CreditAccount
+    from ledger.exceptions import AccountNotActive
+
+    acc = opened(customer)
+    CreditAccount.objects.filter(pk=acc.pk).update(status=CreditAccount.Status.CLOSED)
+    with pytest.raises(AccountNotActive):
+        change(staff("platform_admin"), acc, apr_bps=1500)
+    assert not BillingTermsChange.objects.exists()
+    assert not AuditEvent.objects.filter(event_type="billing.terms_changed").exists()
+
+
 # --- maker-checker ----------------------------------------------------------------------------
 
 def test_apr_increase_above_threshold_waits_for_a_second_person(customer: Any) -> None:
