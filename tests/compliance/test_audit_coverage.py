@@ -249,6 +249,7 @@ def _limit_request(w: World) -> Any:
 
 SERVICES: dict[str, Call | Exempt] = {
     # accounts.services
+    "accounts.services.email_clean": Exempt("validation (reads whether an address is taken)"),
     "accounts.services.normalize_pan": Exempt("pure validation"),
     "accounts.services.pan_blind_index": Exempt("pure HMAC"),
     "accounts.services.card_pan_reveal_unaudited": Exempt(
