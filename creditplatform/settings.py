@@ -171,6 +171,12 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Production guard only (docker-compose.yml sets it, far above a worker's normal size): replace a
+# pool process whose resident set passed this many KiB. It would hide a leak from a
+# measurement, so bench/soak.py and bench/worker_memory.py run without it (docs/reliability.md).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.int("CELERY_WORKER_MAX_MEMORY_PER_CHILD", default=None)
+# Worker processes return free heap pages to the OS after each task (creditplatform/celery.py).
+WORKER_MALLOC_TRIM = env.bool("WORKER_MALLOC_TRIM", default=True)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
@@ -194,6 +200,9 @@ OUTBOX_ROUTES = {
 # Topics the periodic relay publishes as ONE task per batch (the list of the rows' first
 # arguments): one model prediction for many charges (bench/fraud.py: batch vs single task).
 OUTBOX_BATCH_ROUTES = {"fraud.score_entry": "fraud.tasks.score_entries"}
+# At most this many rows per task of a batch route (creditplatform.webhooks.outbox.batch_task_max):
+# a relay run's 500 rows become several scoring tasks, each with a bounded working set.
+OUTBOX_BATCH_TASK_MAX = env.int("OUTBOX_BATCH_TASK_MAX", default=100)
 # After commit, the committing process publishes a charge's scoring task itself (lowest
 # commit-to-score latency). False: only the relay (every OUTBOX_RELAY_SECONDS) publishes, in
 # batches: fewer statements per charge and one prediction per batch (docker-compose.yml sets

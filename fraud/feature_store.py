@@ -23,11 +23,16 @@ account ``c:<id>`` and per merchant ``t:<merchant>``). To score an entry the wor
 
 Cost per entry: three statements and O(size of the two entities' 30-day windows) of Python, with
 no read of the journal: the work does not grow with an account's or merchant's history beyond
-the windows the features are defined on. ``tests/fraud/test_feature_store.py`` (through the
-scoring task, on PostgreSQL) and ``test_feature_store_stream.py`` (the 6,676 handbook
-transactions of ``data/``) prove that the store gives bit-identical features to the offline
-stream for the same transactions and labels, and that a label known later never changes an
-earlier entry's features.
+the windows the features are defined on. Memory follows the same size: a batch holds the
+states of every account and merchant it touches, about three times their JSON text as Python
+objects (4.6 times at the write-back), and frees them when it ends. A worker's peak follows the
+largest batch state it loaded, and CPython's allocator keeps the pages of that peak; scoring
+tasks carry at most ``OUTBOX_BATCH_TASK_MAX`` (100) entries. ``bench/worker_memory.py``
+measures a worker's memory under the soak's load (``docs/reliability.md``, "Worker memory").
+``tests/fraud/test_feature_store.py`` (through the scoring task, on PostgreSQL) and
+``test_feature_store_stream.py`` (the 6,676 handbook transactions of ``data/``) prove that the
+store gives bit-identical features to the offline stream for the same transactions and labels,
+and that a label known later never changes an earlier entry's features.
 
 Semantics to know:
 
@@ -43,10 +48,12 @@ Semantics to know:
   journal (after a change of delay, or to start the store on existing history).
 
 Limits: a merchant's row is locked by every scoring at that merchant (scorings of one merchant
-run one after another), and its state holds the time of each of its transactions of the last
-30 days (a few bytes each: ~8 kB per 1,000). For merchants with tens of thousands of
-transactions a month, per-minute buckets of the terminal counts would bound both, at the price
-of a changed feature definition (and a retrained model).
+run one after another), and every scoring reads, parses and rewrites the whole state of its
+account and merchant: each transaction of the last 30 days and each label of the last 37
+(about 200 bytes of JSON per transaction while its label is pending, fewer after; measured
+with ``bench/worker_memory.py``: 406 kB for a merchant with 2,022 transactions in 9 minutes). For
+merchants with tens of thousands of transactions a month, per-minute buckets of the terminal
+counts would bound both, at the price of a changed feature definition (and a retrained model).
 """
 
 from __future__ import annotations
@@ -122,6 +129,8 @@ def entries_features(entries: Sequence[Any], *, delay: int = DELAY) -> list[list
 
 
 def _lock_states(cur: Any, keys: list[str]) -> dict[str, str]:
+    """Lock the state rows of ``keys`` (``FOR UPDATE``, in key order), creating absent ones;
+    ``{key: state JSON text}``."""
     cur.execute(_LOCK, [keys])
     rows = dict(cur.fetchall())
     if len(rows) < len(keys):
@@ -177,10 +186,17 @@ class EntityBatch:
         return x, t
 
     def export(self) -> list[tuple[str, str, int]]:
-        """(key, JSON text, clock) of every entity of the batch."""
+        """(key, JSON text, clock) of every entity of the batch.
+
+        Each entity's exported dict is released as soon as it is serialised: a batch's peak
+        memory is its loaded state plus about one copy of the exported text, not two."""
         wanted = [(key[0], key[2:]) for key in self.keys]
-        return [(key, json.dumps(data, separators=(",", ":")), data["now"] or 0)
-                for key, data in zip(self.keys, self.st.export_entities(wanted), strict=True)]
+        exported: list[dict | None] = list(self.st.export_entities(wanted))
+        out = []
+        for i, key in enumerate(self.keys):
+            data, exported[i] = exported[i], None
+            out.append((key, json.dumps(data, separators=(",", ":")), data["now"] or 0))
+        return out
 
 
 def _entries_features_portable(conn: Any, entries: Sequence[Any],
@@ -255,7 +271,9 @@ def _entries_features(conn: Any, entries: Sequence[Any], delay: int) -> list[lis
                                   e.merchant or None, e.amount / 100.0)
             done[tx_id] = x
             snapshots.append([tx_id, json.dumps(x), t])
-        cur.execute(_WRITE, [json.dumps({"s": batch.export(), "f": snapshots})])
+        states = batch.export()
+        del batch  # the loaded state (several times its JSON size) is not needed to write
+        cur.execute(_WRITE, [json.dumps({"s": states, "f": snapshots})])
     return [done[i] for i in ids]
 
 

@@ -127,15 +127,28 @@ def _batch_routes() -> dict[str, str]:
     return dict(getattr(settings, "OUTBOX_BATCH_ROUTES", {}))
 
 
+def batch_task_max() -> int:
+    """Most rows one task of an ``OUTBOX_BATCH_ROUTES`` route is given
+    (``settings.OUTBOX_BATCH_TASK_MAX``, default 100, at least 1).
+
+    A relay run takes up to ``batch`` rows (500) and publishes them as tasks of at most this
+    many: a backlog (a worker restarted, a burst) becomes several tasks instead of one whose
+    working set holds the feature state of every account and merchant of 500 charges.
+    ``bench/fraud.py`` measured batches of 100 at about 1,200 scores/s
+    (``bench/results/fraud-20261129T124908Z.json``)."""
+    return max(1, int(getattr(settings, "OUTBOX_BATCH_TASK_MAX", 100)))
+
+
 def outbox_relay(*, ids: list[Any] | None = None, batch: int = 500,
                  now: dt.datetime | None = None) -> int:
     """Publish due, undispatched outbox rows (only ``ids`` when given); returns how many.
 
     Each row is locked ``FOR UPDATE SKIP LOCKED`` (rows another relay holds are skipped, not
     waited for), its task published with ``apply_async``, and ``dispatched_at`` set in the
-    same transaction. Rows of a topic in ``settings.OUTBOX_BATCH_ROUTES`` are published as ONE
-    task of that route, called with the list of the rows' first arguments (fraud scoring: one
-    ``score_entries`` call and one model prediction for up to ``batch`` charges). A failed
+    same transaction. Rows of a topic in ``settings.OUTBOX_BATCH_ROUTES`` are published as
+    tasks of that route, each called with the list of up to :func:`batch_task_max` rows' first
+    arguments (fraud scoring: one ``score_entries`` call and one model prediction per 100
+    charges). A failed
     publish counts an attempt and delays its rows by :func:`backoff_seconds`; it never raises.
     """
     routes, batch_routes = _routes(), _batch_routes()
@@ -156,9 +169,12 @@ def outbox_relay(*, ids: list[Any] | None = None, batch: int = 500,
             else:
                 groups.append((routes.get(message.topic, ""), message.payload.get("args", []),
                                message.payload.get("kwargs", {}), [message]))
+        size = batch_task_max()
         for topic, members in batched.items():
-            firsts = [(m.payload.get("args") or [None])[0] for m in members]
-            groups.append((batch_routes[topic], [firsts], {}, members))
+            for start in range(0, len(members), size):
+                part = members[start:start + size]
+                firsts = [(m.payload.get("args") or [None])[0] for m in part]
+                groups.append((batch_routes[topic], [firsts], {}, part))
         for route, args, kwargs, members in groups:
             try:
                 with transaction.atomic():  # a task run eagerly (tests) may fail alone
