@@ -41,11 +41,11 @@ def release_free_memory(**_: Any) -> bool:
     is true (the default). Returns whether memory was released; False where the C library has
     no ``malloc_trim``.
 
-    Cost: about 0.5 ms when little is free, up to ~15 ms after ~100 MB were freed; the soak's
-    load showed no change in CPU per score (``bench/worker_memory.py``, 8.06 -> 8.04 ms). It
+    Cost: about 0.5 ms when little is free, up to ~15 ms after ~100 MB were freed; no
+    measurable change in CPU per score under the soak's load (``bench/worker_memory.py``). It
     does not reach Python's small objects, which CPython's allocator (pymalloc) keeps in 1 MiB
     arenas released only when empty; ``PYTHONMALLOC=malloc`` would put them in the C heap too,
-    but cost the worker 39 % more CPU per score under the same load, so it is not used.
+    but measured 11.2 ms of CPU per score against 7.5 to 10.2 ms without it, so it is not used.
     """
     return bool(_trim(0)) if _trim is not None else False
 
