@@ -24,8 +24,9 @@ account ``c:<id>`` and per merchant ``t:<merchant>``). To score an entry the wor
 Cost per entry: three statements and O(size of the two entities' 30-day windows) of Python, with
 no read of the journal: the work does not grow with an account's or merchant's history beyond
 the windows the features are defined on. Memory follows the same size: a batch holds the
-states of every account and merchant it touches, about three times their JSON text as Python
-objects (4.6 times at the write-back), and frees them when it ends. A worker's peak follows the
+states of every account and merchant it touches, under three times their JSON text as Python
+objects (state format 2 stores each window family once, and an import shares one object per
+transaction id, time and amount; format 1 took four times), and frees them when it ends. A worker's peak follows the
 largest batch state it loaded, and CPython's allocator keeps the pages of that peak; scoring
 tasks carry at most ``OUTBOX_BATCH_TASK_MAX`` (100) entries. ``bench/worker_memory.py``
 measures a worker's memory under the soak's load (``docs/reliability.md``, "Worker memory").

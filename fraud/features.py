@@ -54,6 +54,11 @@ CUST_KNOWN_WINDOWS = (7, 30)       # known-label windows, customer
 TERM_KNOWN_WINDOWS = (1, 7, 30)    # known-label windows, terminal
 
 NAN = float("nan")
+#: Layout of :meth:`FeatureState.export_entity` (1: every window stored separately).
+STATE_FORMAT = 2
+# which entities loaded an unlabelled transaction (shared, immutable: one object per state)
+_HELD = {"c": frozenset("c"), "t": frozenset("t")}
+_HELD_BOTH = frozenset("ct")
 
 
 def feature_names() -> list[str]:
@@ -83,6 +88,11 @@ HANDBOOK_FEATURES = ["amount", "is_weekend", "is_night",
 #: How far back any window reaches (prior 30 d; known labels delay + 30 d).
 MAX_WINDOW_SECONDS = max(max(CUST_WINDOWS), max(TERM_WINDOWS)) * DAY
 MAX_KNOWN_SECONDS = max(max(CUST_KNOWN_WINDOWS), max(TERM_KNOWN_WINDOWS)) * DAY
+# the widest window of each family: the others hold a suffix of its items (exported once)
+_WIDEST_C = CUST_WINDOWS.index(max(CUST_WINDOWS))
+_WIDEST_CK = CUST_KNOWN_WINDOWS.index(max(CUST_KNOWN_WINDOWS))
+_WIDEST_T = TERM_WINDOWS.index(max(TERM_WINDOWS))
+_WIDEST_TK = TERM_KNOWN_WINDOWS.index(max(TERM_KNOWN_WINDOWS))
 
 
 def to_seconds(when: dt.datetime) -> int:
@@ -135,8 +145,9 @@ class _PriorWin:
             self.s1 -= c
             self.s2 -= c * c
 
-    def add(self, t: int, c: int) -> None:
-        self.q.append((t, c))
+    def add(self, tc: tuple[int, int]) -> None:      # (t, cents); the tuple may be shared
+        c = tc[1]
+        self.q.append(tc)
         self.n += 1
         self.s1 += c
         self.s2 += c * c
@@ -169,6 +180,16 @@ class _KnownWin:
             return
         bisect.insort(self.items, item)
         self._acc(item, 1)
+
+    @classmethod
+    def of(cls, items: list) -> _KnownWin:
+        """A window holding ``items`` (sorted lists or tuples, as exported)."""
+        kw = cls()
+        for it in items:
+            item = tuple(it)
+            kw.items.append(item)
+            kw._acc(item, 1)
+        return kw
 
     def evict(self, cutoff: int) -> None:
         items = self.items
@@ -233,7 +254,9 @@ class FeatureState:
         self.pending: list[tuple] = []            # heap of (known_at, seq, tx_id, fraud)
         self._seq = 0
         self.now: int | None = None
-        self._held: dict[Hashable, set[str]] = {}  # tx_id -> entities that loaded it
+        self._held: dict[Hashable, frozenset[str]] = {}  # tx_id -> entities that loaded it
+        self._queued: set[tuple] | None = None    # self.pending as a set, while importing
+        self._names: dict | None = None           # value -> its one object, while importing
 
     # labels ------------------------------------------------------------------------------------
     def add_label(self, tx_id: Hashable, fraud: bool | int, known_at: int,
@@ -248,10 +271,12 @@ class FeatureState:
             seq = self._seq
             self._seq += 1
         heapq.heappush(self.pending, (known_at, seq, tx_id, 1 if fraud else 0))
+        self._queued = None
         if self.now is not None and known_at <= self.now:
             self._release(self.now)
 
     def _release(self, t: int) -> None:
+        self._queued = None
         pend = self.pending
         while pend and pend[0][0] <= t:
             _, seq, tx_id, fraud = heapq.heappop(pend)
@@ -293,9 +318,22 @@ class FeatureState:
         unlabelled transactions of the entity's own transactions (a transaction belongs to
         both its customer and its terminal, so each keeps a copy of it).
 
-        Ids must be JSON scalars (str / int). :meth:`import_entity` is the inverse; a state
-        built by importing the entities of a transaction computes its features exactly as the
-        full stream would (``tests/fraud/test_feature_store.py``)."""
+        Layout (:data:`STATE_FORMAT` 2)::
+
+            {"v": 2, "now": int | None,
+             "prior": [[t, cents], ...] (customer) | [t, ...] (terminal),
+             "known": [[t_j, seq, fraud, cents], ...],
+             "txs": [[tx_id, t, other, cents], ...],  # other: the terminal of a customer's
+                                                      # transaction, the customer of a terminal's
+             "pending": [[known_at, seq, tx_id, fraud], ...], ...the "time since" fields}
+
+        Each window family is stored once, as its widest window (the 1- and 7-day windows are
+        suffixes of the 30-day one, rebuilt on import) without what the next read would evict,
+        and the entity's own id is not repeated in its transactions. Ids must be JSON scalars
+        (str / int). :meth:`import_entity` is the inverse (and still reads the format-1 states
+        of earlier releases); a state built by importing the entities of a transaction computes
+        its features exactly as the full stream would (``tests/fraud/test_feature_store.py``,
+        ``test_feature_store_stream.py``)."""
         return self.export_entities([(kind, key)])[0]
 
     def export_entities(self, wanted: list[tuple[str, Hashable]]) -> list[dict]:
@@ -316,56 +354,102 @@ class FeatureState:
         return [self._export(kind, key, txs[(kind, key)], pend) for kind, key in wanted]
 
     def _export(self, kind: str, key: Hashable, mine: dict, pend: dict) -> dict:
+        now = self.now
         pending = [item for tx_id in mine for item in pend.get(tx_id, ())]
-        txs = [[tx_id, *info] for tx_id, info in mine.items()]
+        other = 2 if kind == "c" else 1          # the slot of the other entity in tx_info
+        txs = [[tx_id, info[0], info[other], info[3]] for tx_id, info in mine.items()]
+        # what the next read evicts anyway is left out (the clock never goes back)
+        prior_cut = -math.inf if now is None else now - MAX_WINDOW_SECONDS
+        known_cut = -math.inf if now is None else now - self.delay - MAX_KNOWN_SECONDS
         if kind == "c":
             cs = self.cust.get(key) or _Customer()
-            return {"now": self.now, "pending": pending, "txs": txs,
-                    "prior": [list(pw.q) for pw in cs.prior],
-                    "known": [kw.items for kw in cs.known],
+            return {"v": STATE_FORMAT, "now": now, "pending": pending, "txs": txs,
+                    "prior": [tc for tc in cs.prior[_WIDEST_C].q if tc[0] > prior_cut],
+                    "known": [it for it in cs.known[_WIDEST_CK].items if it[0] > known_cut],
                     "last_t": cs.last_t, "last_kfraud_t": cs.last_kfraud_t}
         ts = self.term.get(key) or _Terminal()
-        return {"now": self.now, "pending": pending, "txs": txs,
-                "prior": [list(q) for q in ts.prior], "known": [kw.items for kw in ts.known],
+        return {"v": STATE_FORMAT, "now": now, "pending": pending, "txs": txs,
+                "prior": [t for t in ts.prior[_WIDEST_T] if t > prior_cut],
+                "known": [it for it in ts.known[_WIDEST_TK].items if it[0] > known_cut],
                 "last_kfraud_t": ts.last_kfraud_t, "last_known_t": ts.last_known_t,
                 "last_is_fraud": ts.last_is_fraud, "run_start": ts.run_start}
 
     def import_entity(self, kind: str, key: Hashable, data: dict) -> None:
-        """Load an entity exported by :meth:`export_entity` (JSON round trip allowed). Call
-        it for every entity first, then read features: the clock becomes the latest of the
-        imported clocks, and queued labels are released on the next :meth:`advance`."""
-        def known(items: list) -> _KnownWin:
-            kw = _KnownWin()
-            for it in items:
-                item = tuple(it)
-                kw.items.append(item)
-                kw._acc(item, 1)
-            return kw
+        """Load an entity exported by :meth:`export_entity` (JSON round trip allowed; format 2
+        or the format 1 of earlier releases, which kept every window separately). Call it for
+        every entity first, then read features: the clock becomes the latest of the imported
+        clocks, and queued labels are released on the next :meth:`advance`.
 
+        Cost: O(size of the entity's state); the objects of one transaction (its id, its
+        labels' tuples, the windows' items) are shared, not copied per window."""
+        v2 = data.get("v") == STATE_FORMAT
+        now = data["now"]
+        base = -math.inf if now is None else now      # an entity never advanced is empty
+        # One object per value while importing: JSON repeats a transaction's id, time and
+        # amount in each part of a state and in both of its entities.
+        if self._names is None:
+            self._names = {}
+        same = self._names.setdefault
+        if v2:
+            def known(cut: int) -> _KnownWin:
+                kw = _KnownWin()
+                kw.items = [it for it in kitems if it[0] > cut]
+                for it in kw.items:
+                    kw._acc(it, 1)
+                return kw
+
+            kitems = [(same(t, t), same(s, s), f, same(c, c)) for t, s, f, c in data["known"]]
         if kind == "c":
             cs = self.cust[key] = _Customer()
-            for pw, q in zip(cs.prior, data["prior"], strict=True):
-                for t, c in q:
-                    pw.add(t, c)
-            cs.known = [known(items) for items in data["known"]]
+            if v2:
+                series = [(same(t, t), same(c, c)) for t, c in data["prior"]]
+                for w, pw in zip(CUST_WINDOWS, cs.prior, strict=True):
+                    cut = base - w * DAY
+                    for tc in series:
+                        if tc[0] > cut:
+                            pw.add(tc)
+                cs.known = [known(base - self.delay - w * DAY) for w in CUST_KNOWN_WINDOWS]
+            else:
+                for pw, q in zip(cs.prior, data["prior"], strict=True):
+                    for t, c in q:
+                        pw.add((t, c))
+                cs.known = [_KnownWin.of(items) for items in data["known"]]
             cs.last_t, cs.last_kfraud_t = data["last_t"], data["last_kfraud_t"]
         else:
             ts = self.term[key] = _Terminal()
-            ts.prior = [deque(q) for q in data["prior"]]
-            ts.known = [known(items) for items in data["known"]]
+            if v2:
+                times = [same(t, t) for t in data["prior"]]
+                ts.prior = [deque(t for t in times if t > base - w * DAY) for w in TERM_WINDOWS]
+                ts.known = [known(base - self.delay - w * DAY) for w in TERM_KNOWN_WINDOWS]
+            else:
+                ts.prior = [deque(q) for q in data["prior"]]
+                ts.known = [_KnownWin.of(items) for items in data["known"]]
             ts.last_kfraud_t, ts.last_known_t = data["last_kfraud_t"], data["last_known_t"]
             ts.last_is_fraud, ts.run_start = data["last_is_fraud"], data["run_start"]
-        for tx_id, t, cid, tid, c in data["txs"]:
-            self.tx_info.setdefault(tx_id, (t, cid, tid, c))
-            self._held.setdefault(tx_id, set()).add(kind)
-        queued = set(self.pending)
+        tx_info, held, one = self.tx_info, self._held, _HELD[kind]
+        for row in data["txs"]:
+            if v2:
+                tx_id, t, other, c = row
+                other = same(other, other)
+                info = (same(t, t), key, other, same(c, c)) if kind == "c" else (
+                    same(t, t), other, key, same(c, c))
+            else:
+                tx_id, t, cid, tid, c = row
+                info = (t, same(cid, cid), same(tid, tid), c)
+            tx_id = same(tx_id, tx_id)
+            tx_info.setdefault(tx_id, info)
+            h = held.get(tx_id)
+            held[tx_id] = one if h is None else h if one <= h else _HELD_BOTH
+        queued = self._queued
+        if queued is None:                       # rebuilt only after the heap changed
+            queued = self._queued = set(self.pending)
         for k, s, tx_id, f in data["pending"]:
-            item = (k, s, tx_id, f)
+            item = (same(k, k), same(s, s), same(tx_id, tx_id), f)
             if item not in queued:
                 heapq.heappush(self.pending, item)
                 queued.add(item)
-        if data["now"] is not None and (self.now is None or data["now"] > self.now):
-            self.now = data["now"]
+        if now is not None and (self.now is None or now > self.now):
+            self.now = now
 
     def forget_unlabelled(self, before: int) -> None:
         """Drop unlabelled transactions older than ``before`` (their labels will never count)."""
@@ -390,6 +474,7 @@ class FeatureState:
         if self.now is not None and t < self.now:
             raise ValueError("stream clock went backwards")
         self.now = t
+        self._names = None                        # the import phase is over
         if self.pending and self.pending[0][0] <= t:
             self._release(t)
 
@@ -451,8 +536,9 @@ class FeatureState:
         self.advance(t)
         c = to_cents(amount)
         cs = self._c(customer)
+        tc = (t, c)                              # one tuple shared by the windows
         for pw in cs.prior:
-            pw.add(t, c)
+            pw.add(tc)
         cs.last_t = t
         ts = self._t(terminal)
         for q in ts.prior:

@@ -257,5 +257,5 @@ def test_concurrent_workers_on_one_account_and_merchant_lose_no_update(users):
     assert sorted(int(s[FEATURES.index("c_cnt_30d")]) for s in snaps) == list(range(20))
     assert sorted(int(s[FEATURES.index("t_cnt_30d")]) for s in snaps) == list(range(20))
     state = json.loads(FeatureEntityState.objects.get(key="t:shop-hot").state)
-    assert len(state["prior"][2]) == 20 and len(state["txs"]) == 20
+    assert len(state["prior"]) == 20 and len(state["txs"]) == 20
     assert FraudScore.objects.filter(entry__in=entries).count() == 20

@@ -5,6 +5,7 @@ real handbook transactions of data/, give exactly the offline stream's features
 at various delays; and labels known later never change earlier features. No database: the SQL
 around EntityBatch is tested in test_feature_store.py."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,15 @@ import pytest
 
 from fraud import ml
 from fraud.feature_store import EntityBatch
-from fraud.features import DAY, DELAY, FeatureState
+from fraud.features import (
+    CUST_KNOWN_WINDOWS,
+    CUST_WINDOWS,
+    DAY,
+    DELAY,
+    TERM_KNOWN_WINDOWS,
+    TERM_WINDOWS,
+    FeatureState,
+)
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "fraud-handbook-sample.csv"
 
@@ -84,3 +93,47 @@ def test_labels_known_later_change_no_earlier_feature(txs):
     t = np.array([r.t for r in txs])
     assert np.array_equal(base[t <= cut + 1], flipped[t <= cut + 1], equal_nan=True)
     assert (~np.all((base == flipped) | (np.isnan(base) & np.isnan(flipped)), axis=1)).sum() > 50
+
+
+def _as_format_1(kind: str, key: str, data: dict) -> dict:
+    """A format-2 state in the layout of earlier releases (every window stored separately, the
+    entity's own id in each of its transactions), as stored rows written before the change
+    still hold it."""
+    now = data["now"]
+    wins, kwins = (CUST_WINDOWS, CUST_KNOWN_WINDOWS) if kind == "c" else (TERM_WINDOWS,
+                                                                           TERM_KNOWN_WINDOWS)
+    stamp = (lambda x: x[0]) if kind == "c" else (lambda x: x)
+    old = {k: v for k, v in data.items() if k != "v"}
+    old["prior"] = [[x for x in data["prior"] if stamp(x) > now - w * DAY] for w in wins]
+    old["known"] = [[it for it in data["known"] if it[0] > now - DELAY - w * DAY]
+                    for w in kwins]
+    old["txs"] = [[tx, t, key, other, c] if kind == "c" else [tx, t, other, key, c]
+                  for tx, t, other, c in data["txs"]]
+    return old
+
+
+def test_states_of_the_earlier_format_load_to_the_same_features(txs):
+    """Rows written in format 1 (before the compact layout) are read as they were: the same
+    features for the next transaction and the same state written back, in format 2."""
+    _, store = _live(txs[: len(txs) // 2], _feedback(txs))
+    compact = old = 0
+    for r in txs[len(txs) // 2: len(txs) // 2 + 200]:
+        keys = [f"c:{r.customer}", f"t:{r.terminal}"]
+        new_states = {k: store.get(k, "") for k in keys}
+        old_states = {k: json.dumps(_as_format_1(k[0], k[2:], json.loads(v))) if v else ""
+                      for k, v in new_states.items()}
+        compact += sum(map(len, new_states.values()))
+        old += sum(map(len, old_states.values()))
+        out = []
+        for states in (new_states, old_states):
+            batch = EntityBatch(states)
+            assert all(json.loads(v).get("v", 1) == (2 if states is new_states else 1)
+                       for v in states.values() if v)
+            x, _ = batch.features(str(r.tx_id), r.t, str(r.customer), str(r.terminal),
+                                  r.amount)
+            out.append((x, batch.export()))
+        (x_new, back_new), (x_old, back_old) = out
+        assert np.array_equal(x_new, x_old, equal_nan=True)
+        assert back_new == back_old
+    print(f"format 2 / format 1 size: {compact / old:.2f}")
+    assert compact < 0.75 * old    # the compact layout is what saves the space

@@ -91,6 +91,27 @@ def test_writing_a_batch_back_holds_one_entity_dict_at_a_time():
             (k, t) for k, t, _ in states)).export()]             # a lossless round trip
 
 
+def test_a_loaded_batch_shares_each_transactions_objects():
+    """Loading states keeps one object per transaction id, time, amount and label, shared by
+    the windows and by the two entities that hold the transaction (format 2 stores each
+    window family once): the loaded batch stays under 3 times its JSON, where the format-1
+    layout loaded separately per window took 4 times (``docs/reliability.md``)."""
+    states = _synthetic_states(20, 300)
+    size = sum(map(len, states.values()))
+    gc.collect()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        batch = EntityBatch(states)
+        loaded = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert len(batch.st.tx_info) == 20 * 300
+    assert loaded < 3 * size
+    ids = {id(tx) for tx in batch.st.tx_info}
+    assert all(id(item[2]) in ids for item in batch.st.pending)   # one object per id
+
+
 @pytest.mark.skipif(celery_module._trim is None, reason="needs glibc's malloc_trim")
 def test_worker_processes_return_freed_heap_pages_after_each_task(settings):
     uid = "creditplatform.celery.release_free_memory"
