@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F
 from rest_framework import serializers
@@ -131,12 +132,19 @@ class RotatingRefreshSerializer(serializers.Serializer):
         jti = payload.get(api_settings.JTI_CLAIM)
         refusal: AuthenticationFailed | None = None
         with transaction.atomic():
-            # One row lock per refresh token: concurrent refreshes queue here, the first wins,
-            # the rest find it blacklisted and count as reuse (at most one new pair).
+            # The user's row first, then the token's: every refresh, reuse and revocation of
+            # one user queues on the user row (user_tokens_revoke updates it first too), so a
+            # reuse blacklisting the other sessions' tokens never deadlocks with their own
+            # refreshes. Concurrent refreshes of one token: the first wins, the rest find it
+            # blacklisted and count as reuse (at most one new pair).
+            try:
+                user = User.objects.select_for_update().filter(
+                    pk=payload.get(api_settings.USER_ID_CLAIM)).first()
+            except (ValueError, TypeError, DjangoValidationError):
+                user = None
             outstanding = OutstandingToken.objects.select_for_update().filter(jti=jti).first()
-            if outstanding is None or outstanding.user is None:
+            if user is None or outstanding is None or outstanding.user_id != user.pk:
                 raise InvalidToken("Token is invalid or expired.")
-            user = outstanding.user
             if not token_is_current(payload, user):
                 # revoked with its whole generation (and blacklisted then): not a theft signal
                 refusal = token_revoked_refuse(user=user, token_type="refresh")

@@ -26,10 +26,11 @@ no read of the journal: the work does not grow with an account's or merchant's h
 the windows the features are defined on. Memory follows the same size: a batch holds the
 states of every account and merchant it touches, under three times their JSON text as Python
 objects (state format 2 stores each window family once, and an import shares one object per
-transaction id, time and amount; format 1 took four times), and frees them when it ends. A worker's peak follows the
-largest batch state it loaded, and CPython's allocator keeps the pages of that peak; scoring
-tasks carry at most ``OUTBOX_BATCH_TASK_MAX`` (100) entries. ``bench/worker_memory.py``
-measures a worker's memory under the soak's load (``docs/reliability.md``, "Worker memory").
+transaction id, time and amount; format 1 took four times), and frees them when it ends. A
+worker's peak follows the largest batch state it loaded, and CPython's allocator keeps the
+pages of that peak; scoring tasks carry at most ``OUTBOX_BATCH_TASK_MAX`` (100) entries.
+``bench/worker_memory.py`` measures a worker's memory under the soak's load
+(``docs/reliability.md``, "Worker memory").
 ``tests/fraud/test_feature_store.py`` (through the scoring task, on PostgreSQL) and
 ``test_feature_store_stream.py`` (the 6,676 handbook transactions of ``data/``) prove that the
 store gives bit-identical features to the offline stream for the same transactions and labels,

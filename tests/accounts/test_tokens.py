@@ -145,6 +145,50 @@ def test_concurrent_refreshes_yield_at_most_one_pair(customer, api):
     assert results.count(200) <= 1 and len(results) == 8
 
 
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reuse_of_several_tokens_never_fails_with_a_deadlock(customer, api):
+    """Stolen tokens of several sessions replayed at once, while the rightful devices refresh:
+    each reuse revokes the whole family. Every refresh of one user locks the user row first,
+    so the revocations (which blacklist the other sessions' tokens) never deadlock with each
+    other or with a rotation (a deadlock was a 500)."""
+    from django.db import connection
+
+    from accounts.models import User
+
+    rounds, sessions = 3, 5
+    version = User.objects.get(pk=customer.pk).token_version
+    for _ in range(rounds):
+        old, new = [], []
+        for _ in range(sessions):
+            first = login(api, customer)["refresh"]
+            old.append(first)
+            new.append(refresh(api, first).json()["refresh"])
+        results: list[int] = []
+        errors: list[BaseException] = []
+        barrier = threading.Barrier(2 * sessions)
+
+        def go(token, barrier=barrier, results=results, errors=errors):
+            try:
+                barrier.wait()
+                results.append(refresh(api, token).status_code)
+            except BaseException as exc:  # noqa: BLE001 - a deadlock surfaces here
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=go, args=(t,)) for t in old + new]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert not errors, errors
+        assert sorted(set(results)) in ([401], [200, 401]) and len(results) == 2 * sessions
+        assert results.count(401) >= sessions           # every replayed token is refused
+        # ... and the family is dead afterwards, whichever request came first
+        assert all(refresh(api, t).status_code == 401 for t in new)
+    assert User.objects.get(pk=customer.pk).token_version > version
+
+
 def test_password_change_and_deactivation_stop_tokens_at_once(customer, api):
     tokens = login(api, customer)
     assert get_me(api, tokens["access"]).status_code == 200
