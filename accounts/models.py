@@ -38,6 +38,22 @@ class User(AbstractUser):
                 violation_error_message="A user with this e-mail address already exists."),
         ]
 
+    def has_perm(self, perm: str, obj: object = None) -> bool:
+        """Model permissions (``app_label.codename``) are staff privileges: a user without
+        ``is_staff`` holds none, whatever their groups. Staff sign in with their second factor
+        (the admin and ``POST /api/v1/auth/token/`` require it), and a change of ``is_staff``
+        raises ``token_version`` (tokens issued before are refused); so a role given to a
+        non-staff user by mistake cannot be used with a password-only token (refunds,
+        reversals, alert decisions, PAN reveal). Otherwise Django's rules (active superusers
+        hold every permission)."""
+        if not self.is_staff:
+            return False
+        return super().has_perm(perm, obj)
+
+    def has_module_perms(self, app_label: str) -> bool:
+        """As :meth:`has_perm`: none without ``is_staff``."""
+        return self.is_staff and super().has_module_perms(app_label)
+
     @property
     def audit_principal(self) -> tuple[str, str, str]:
         """``("user", id, username)`` for audit records."""

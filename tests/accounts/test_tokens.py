@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import uuid
 
 import jwt
 import pytest
@@ -257,3 +258,43 @@ def test_staff_need_their_second_factor_for_an_api_token(settings):
     r = client.post(url, {"username": customer.username, "password": TEST_PASSWORD},
                     format="json")
     assert r.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_role_without_staff_status_grants_nothing_through_a_password_only_token(
+        customer, api, settings):
+    """A non-staff user put in a privileged group by mistake signs in without a second factor;
+    that token must not carry the role's permissions (refunds of anyone's charge, reversals).
+    Once made staff, the earlier token is refused and the sign-in asks for the code."""
+    from django.contrib.auth.models import Group
+
+    from accounts.models import CreditAccount
+    from ledger import services
+    from ledger.models import JournalEntry
+    from tests.factories import UserFactory
+
+    settings.ADMIN_REQUIRE_OTP = True
+    charge = services.charge_create(actor=customer, amount=5000, currency="EUR",
+                                    account_id=CreditAccount.objects.get(owner=customer).pk).entry
+    insider = UserFactory(is_staff=False)
+    insider.groups.add(Group.objects.get(name="platform_admin"))
+    insider = type(insider).objects.get(pk=insider.pk)
+    assert not insider.has_perm("ledger.refund_journalentry")
+    assert not insider.has_module_perms("ledger")
+    token = login(api, insider)["access"]                  # no second factor asked
+    client = api()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    for path, body in ((f"/api/v1/transactions/{charge.pk}/refunds/", {"amount": 100}),
+                       (f"/api/v1/transactions/{charge.pk}/reversals/", {"reason": "x"})):
+        r = client.post(path, body, format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+        assert r.status_code == 404, (path, r.status_code, r.content)
+    assert JournalEntry.objects.filter(kind__in=["refund", "reversal"]).count() == 0
+
+    insider.is_staff = True                                # now staff: the role applies ...
+    insider.save()
+    insider = type(insider).objects.get(pk=insider.pk)
+    assert insider.has_perm("ledger.refund_journalentry")
+    assert get_me(api, token).status_code == 401           # ... but not to the old token
+    r = api().post("/api/v1/auth/token/", {"username": insider.username,
+                                           "password": TEST_PASSWORD}, format="json")
+    assert r.status_code == 401 and r.json()["code"] == "otp_required"
