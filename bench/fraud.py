@@ -37,36 +37,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "creditplatform.settings")
-os.environ.setdefault("DATABASE_URL",
-                      "postgres://postgres@127.0.0.1:5432/creditplatform_bench_fraud")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
-os.environ.setdefault("CACHE_KEY_PREFIX", "bench-fraud")
-os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
-os.environ.setdefault("VAR_DIR", "/tmp/creditplatform-bench-fraud")
-os.environ.setdefault("PASSWORD_HASHERS", "django.contrib.auth.hashers.MD5PasswordHasher")
+from bench.embedded import backend_cpu_seconds, configure, pct  # noqa: E402
+
+configure("fraud")
 TRAIN = ROOT.parent / "shared" / "data" / "fraud-handbook" / "train.csv"
 SAMPLE = ROOT / "data" / "fraud-handbook-sample.csv"
-
-
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))]
-
-def backend_cpu_seconds() -> float:
-    """CPU seconds (user + system) used so far by this connection's PostgreSQL backend, from
-    ``/proc/<pid>/stat`` (same machine); 0.0 where it cannot be read."""
-    from django.db import connection
-
-    try:
-        with connection.cursor() as c:
-            c.execute("SELECT pg_backend_pid()")
-            pid = c.fetchone()[0]
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
 
 
 def bench_stream(limit: int | None) -> dict:
