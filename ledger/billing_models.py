@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import uuid
 
-from django.conf import settings
 from django.db import models
 
+from accounts.maker_checker import MakerCheckerRequest
 from accounts.models import CreditAccount
 from ledger.models import JournalEntry
 
@@ -130,7 +130,7 @@ class BillingStatement(models.Model):
             f"{str(self.account_id)[-4:]}"
 
 
-class BillingTermsChange(models.Model):
+class BillingTermsChange(MakerCheckerRequest):
     """A change of one account's APR and/or billing cycle day, made through
     ``ledger.billing.billing_terms_change`` (never in the admin's forms or ``save()``).
 
@@ -144,32 +144,16 @@ class BillingTermsChange(models.Model):
     approved at once by their maker (``decided_by`` empty).
     """
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     account = models.ForeignKey(CreditAccount, on_delete=models.PROTECT,
                                 related_name="billing_terms_changes")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     apr_bps = models.PositiveIntegerField(null=True, blank=True)
     cycle_day = models.PositiveSmallIntegerField(null=True, blank=True)
     previous_apr_bps = models.PositiveIntegerField()
     previous_cycle_day = models.PositiveSmallIntegerField()
-    reason = models.CharField(max_length=500)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                     related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=500, blank=True)
     effective_from = models.DateField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
-        ordering = ["-requested_at", "id"]
+    class Meta(MakerCheckerRequest.Meta):
         permissions = [("approve_billingtermschange",
                         "Can approve an APR increase above the threshold (second person)")]
         constraints = [
@@ -183,10 +167,7 @@ class BillingTermsChange(models.Model):
             models.CheckConstraint(
                 condition=models.Q(apr_bps__isnull=True) | models.Q(apr_bps__lte=10000),
                 name="billing_terms_change_apr_at_most_100pct"),
-            models.CheckConstraint(
-                condition=models.Q(decided_by__isnull=True)
-                | ~models.Q(decided_by=models.F("requested_by")),
-                name="billing_terms_change_four_eyes"),
+            MakerCheckerRequest.four_eyes("billing_terms_change_four_eyes"),
         ]
         indexes = [models.Index(fields=["account", "status", "effective_from"])]
 

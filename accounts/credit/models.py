@@ -13,6 +13,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from accounts.maker_checker import MakerCheckerRequest
+
 __all__ = ["CreditApplication", "CreditDecision", "CreditChangeRequest"]
 
 
@@ -165,7 +167,7 @@ class CreditDecision(models.Model):
         return f"{self.outcome} #{self.sequence} of {self.application_id}"
 
 
-class CreditChangeRequest(models.Model):
+class CreditChangeRequest(MakerCheckerRequest):
     """A maker-checker request: a manual override of an application's decision, or a credit
     limit increase above the threshold. Requested by one person, approved (or rejected) by a
     different person holding ``accounts.approve_creditchangerequest``; both steps audited."""
@@ -174,14 +176,7 @@ class CreditChangeRequest(models.Model):
         OVERRIDE = "override"
         LIMIT_INCREASE = "limit_increase"
 
-    class Status(models.TextChoices):
-        PENDING = "pending"
-        APPROVED = "approved"
-        REJECTED = "rejected"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     application = models.ForeignKey(CreditApplication, null=True, blank=True,
                                     on_delete=models.PROTECT, related_name="change_requests")
     account = models.ForeignKey("accounts.CreditAccount", null=True, blank=True,
@@ -190,26 +185,14 @@ class CreditChangeRequest(models.Model):
     credit_limit = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     previous_limit = models.BigIntegerField(null=True, blank=True)
-    reason = models.CharField(max_length=500)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                     related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=500, blank=True)
 
-    class Meta:
-        ordering = ["-requested_at", "id"]
+    class Meta(MakerCheckerRequest.Meta):
         permissions = [("approve_creditchangerequest",
                         "Can approve credit overrides and limit increases (second person)")]
         constraints = [
             models.CheckConstraint(condition=models.Q(credit_limit__gte=0),
                                    name="credit_change_limit_non_negative"),
-            models.CheckConstraint(
-                condition=models.Q(decided_by__isnull=True)
-                | ~models.Q(decided_by=models.F("requested_by")),
-                name="credit_change_four_eyes"),
+            MakerCheckerRequest.four_eyes("credit_change_four_eyes"),
         ]
 
     def __str__(self) -> str:
