@@ -347,6 +347,9 @@ BILLING = {
     # four-eyes threshold for an APR increase (ledger.billing.billing_terms_change)
     "MAX_APR_BPS": env.int("BILLING_MAX_APR_BPS", default=3600),
     "APR_FOUR_EYES_BPS": env.int("BILLING_APR_FOUR_EYES_BPS", default=100),
+    # an APR increase applies no earlier than this many days after its approval (the notice):
+    # 12 CFR 1026.9(c)(2)(i), 45 days
+    "APR_INCREASE_NOTICE_DAYS": env.int("BILLING_APR_INCREASE_NOTICE_DAYS", default=45),
 }
 from celery.schedules import crontab  # noqa: E402 - kept with the entry that uses it
 

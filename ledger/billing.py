@@ -88,6 +88,10 @@ DEFAULT_MAX_APR_BPS = 3600
 #: ``BILLING['APR_FOUR_EYES_BPS']`` is not set: 1 percentage point (house policy, no legal
 #: source; as ``CREDIT_LIMIT_FOUR_EYES_THRESHOLD`` is for limits).
 DEFAULT_APR_FOUR_EYES_BPS = 100
+#: Days of written notice before an APR increase takes effect when
+#: ``BILLING['APR_INCREASE_NOTICE_DAYS']`` is not set: 45 (12 CFR 1026.9(c)(2)(i), "at least
+#: 45 days prior to the effective date of the change"). The notice is dated the approval.
+DEFAULT_APR_INCREASE_NOTICE_DAYS = 45
 MAKER_PERMISSION = "ledger.add_billingtermschange"
 CHECKER_PERMISSION = "ledger.approve_billingtermschange"
 
@@ -621,6 +625,13 @@ def _apr_four_eyes_bps() -> int:
     return int(settings.BILLING.get("APR_FOUR_EYES_BPS", DEFAULT_APR_FOUR_EYES_BPS))
 
 
+def _apr_increase_notice_days() -> int:
+    """Days between the approval of an APR increase and the first day it may apply:
+    ``BILLING['APR_INCREASE_NOTICE_DAYS']``, else :data:`DEFAULT_APR_INCREASE_NOTICE_DAYS`."""
+    return int(settings.BILLING.get("APR_INCREASE_NOTICE_DAYS",
+                                    DEFAULT_APR_INCREASE_NOTICE_DAYS))
+
+
 def _require(actor: Any, perm: str) -> None:
     if not getattr(actor, "has_perm", lambda p: False)(perm):
         raise CreditPermissionDenied(f"This needs the permission {perm}.")
@@ -663,12 +674,15 @@ def _today() -> dt.date:
     return timezone.localdate()
 
 
-def _schedule(account: CreditAccount, terms: BillingTerms) -> _Schedule:
+def _schedule(account: CreditAccount, terms: BillingTerms, *,
+              not_before: dt.date | None = None) -> _Schedule:
+    """The first cycle that begins after today, and on or after ``not_before`` when given
+    (the end of an advance notice period)."""
     today = _today()
     scheduled = _scheduled_changes(account)
     for _, end, in_force in _cycles(account, last_end=_last_period_end(account), terms=terms,
                                     scheduled=scheduled):
-        if end >= today:
+        if end >= today and (not_before is None or end >= not_before - dt.timedelta(days=1)):
             effective_from = end + dt.timedelta(days=1)
             return _Schedule(in_force, effective_from, _terms_on(terms, scheduled,
                                                                  effective_from))
@@ -685,11 +699,20 @@ def _changed(change: BillingTermsChange) -> dict[str, Any]:
 
 def _approve_now(*, actor: Any, change: BillingTermsChange, account: CreditAccount,
                  decided_by: Any, note: str) -> None:
-    """Schedule ``change`` for the first cycle that begins after today; audited."""
+    """Schedule ``change`` for the first cycle that begins after today; an APR increase (over
+    the APR it replaces) for the first cycle that begins at least
+    :func:`_apr_increase_notice_days` after today, the day of its notice. Audited
+    ``billing.terms_changed`` (``notice_days`` set for an increase)."""
     terms = terms_for(account)
+    notice_days = None
+    schedule = _schedule(account, terms)
     if change.apr_bps is not None:
         _check_apr_cap(change.apr_bps)  # the cap may have been lowered since the request
-    change.effective_from = _schedule(account, terms).effective_from
+        if change.apr_bps > schedule.before_change.apr_bps:
+            notice_days = _apr_increase_notice_days()
+            schedule = _schedule(account, terms, not_before=_today() + dt.timedelta(
+                days=notice_days))
+    change.effective_from = schedule.effective_from
     change.status = BillingTermsChange.Status.APPROVED
     change.decided_by = decided_by
     change.decided_at = timezone.now()
@@ -697,7 +720,7 @@ def _approve_now(*, actor: Any, change: BillingTermsChange, account: CreditAccou
     change.save(update_fields=["effective_from", "status", "decided_by", "decided_at",
                                "decision_note"])
     audit.record("billing.terms_changed", actor=actor, object_type="credit_account",
-                 object_id=account.pk, details=_changed(change))
+                 object_id=account.pk, details={**_changed(change), "notice_days": notice_days})
 
 
 @transaction.atomic
@@ -705,7 +728,9 @@ def billing_terms_change(*, actor: Any, account: CreditAccount, apr_bps: int | N
                          cycle_day: int | None = None, reason: str) -> BillingTermsChange:
     """Change ``account``'s APR (basis points) and/or billing cycle day (1-28) from the next
     billing cycle: the cycle open today keeps its terms, the change applies from the first
-    cycle that begins after the day it is approved (``effective_from``; docs/billing.md).
+    cycle that begins after the day it is approved (``effective_from``; docs/billing.md). An
+    APR increase applies from the first cycle that begins at least 45 days after its approval
+    (``BILLING['APR_INCREASE_NOTICE_DAYS']``; 12 CFR 1026.9(c)(2)): the notice period.
 
     An APR more than :func:`_apr_four_eyes_bps` above the APR of the open cycle needs a second
     person: the change stays ``pending`` until :func:`billing_terms_change_approve`. Every other
@@ -791,7 +816,8 @@ def _decide(*, actor: Any, change: BillingTermsChange, approve: bool,
 def billing_terms_change_approve(*, actor: Any, change: BillingTermsChange,
                                  note: str = "") -> BillingTermsChange:
     """A second person approves a pending terms change: it applies from the first billing
-    cycle that begins after today (``effective_from``). Audited ``billing.terms_changed``.
+    cycle that begins after today, for an APR increase at least the notice period after today
+    (``effective_from``, :func:`billing_terms_change`). Audited ``billing.terms_changed``.
 
     Raises:
         CreditPermissionDenied: no ``ledger.approve_billingtermschange`` (403).

@@ -149,10 +149,12 @@ def test_apr_increase_above_threshold_waits_for_a_second_person(customer: Any) -
 
     done = billing.billing_terms_change_approve(actor=checker, change=req, note="ok")
     assert done.status == "approved" and done.decided_by == checker
-    assert done.effective_from == d(5, 16)
+    # an increase: the first cycle beginning 45 days or more after May 1 (June 15)
+    assert done.effective_from == d(6, 16)
     with pytest.raises(RequestNotPending):
         billing.billing_terms_change_reject(actor=checker, change=req)
-    assert close(acc, 5, 15).apr_bps == 1825 and close(acc, 6, 15).apr_bps == 1926
+    assert close(acc, 5, 15).apr_bps == 1825 and close(acc, 6, 15).apr_bps == 1825
+    assert close(acc, 7, 15).apr_bps == 1926
     assert AuditEvent.objects.filter(event_type="billing.terms_changed",
                                      object_id=str(acc.pk)).count() == 1
 
@@ -166,6 +168,31 @@ def test_increase_at_the_threshold_needs_one_person_and_rejection_keeps_the_term
     billing.billing_terms_change_reject(actor=staff("platform_admin"), change=req)
     assert BillingTermsChange.objects.get(pk=req.pk).status == "rejected"
     assert close(acc2, 4, 15).apr_bps == 1825 and close(acc2, 5, 15).apr_bps == 1825
+
+
+@pytest.mark.parametrize(("notice_days", "apr_bps", "effective"), [
+    (45, 1925, (6, 16)),   # May 1 + 45 = Jun 15: the cycle beginning Jun 16
+    (46, 1925, (6, 16)),   # May 1 + 46 = Jun 16: a cycle beginning on the last day counts
+    (47, 1925, (7, 16)),   # May 1 + 47 = Jun 17: the next one
+    (0, 1925, (5, 16)),    # no notice configured: the next cycle, as any change
+    (45, 1824, (5, 16)),   # a decrease needs no notice
+])
+def test_an_apr_increase_applies_after_its_notice_period(
+        customer: Any, settings: Any, notice_days: int, apr_bps: int,
+        effective: tuple[int, int]) -> None:
+    """12 CFR 1026.9(c)(2)(i): written notice at least 45 days before an APR increase takes
+    effect; the notice is dated the approval and the increase waits for the first cycle that
+    begins on or after the end of the notice period."""
+    settings.BILLING = {**settings.BILLING, "APR_INCREASE_NOTICE_DAYS": notice_days}
+    acc = opened(customer)
+    req = change(staff("platform_admin"), acc, apr_bps=apr_bps)
+    assert req.status == "approved" and req.effective_from == d(*effective)
+    event = AuditEvent.objects.get(event_type="billing.terms_changed", object_id=str(acc.pk))
+    assert event.details["notice_days"] == (notice_days if apr_bps > 1825 else None)
+    assert event.details["effective_from"] == d(*effective).isoformat()
+    month = effective[0]   # the cycle ending on the 15th of that month keeps the old APR
+    assert close(acc, month, 15).apr_bps == 1825
+    assert close(acc, month + 1, 15).apr_bps == apr_bps
 
 
 def test_database_refuses_self_approval(customer: Any) -> None:
