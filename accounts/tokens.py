@@ -130,6 +130,8 @@ class RotatingRefreshSerializer(serializers.Serializer):
         if payload.get(api_settings.TOKEN_TYPE_CLAIM) != "refresh":
             raise InvalidToken("Token has wrong type.")
         jti = payload.get(api_settings.JTI_CLAIM)
+        if not isinstance(jti, str) or not jti or "\x00" in jti:  # PostgreSQL text has no NUL
+            raise InvalidToken("Token is invalid or expired.")
         refusal: AuthenticationFailed | None = None
         with transaction.atomic():
             # The user's row first, then the token's: every refresh, reuse and revocation of

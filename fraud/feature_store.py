@@ -43,7 +43,9 @@ Semantics to know:
   racing on one merchant) is scored at that clock (seconds later than its own time): the state
   never goes back.
 * A transaction takes the first label released for it (``FeatureState``'s rule): a fed-back
-  label counts if it is known before the default genuine label (within the label delay).
+  label counts if it is known before the default genuine label (within the label delay); one
+  released in the same second as the default wins, and one known before its own transaction
+  never counts (both as offline, where fed-back labels are queued before the stream).
 * A transaction with several fed-back labels (``FraudLabel``) counts the first one known, not
   the latest; a correction after the first label is not applied to the features.
 * The state assumes the model's label delay (7 days); :func:`rebuild` recomputes it from the
@@ -68,6 +70,10 @@ from django.db import connections, transaction
 
 from creditplatform.db_routers import worker_db_alias
 from fraud.features import DELAY, FeatureState, to_seconds
+
+#: ``seq`` of every fed-back label: at one release second, before the default labels
+#: (whose ``seq`` is their transaction's time, never negative).
+FEEDBACK_SEQ = -1
 
 # The statements (table names are fraud.aggregates' and fraud.models.FraudLabel's db_table).
 _LOCK = ("SELECT key, state FROM fraud_featureentitystate WHERE key = ANY(%s) "
@@ -169,8 +175,19 @@ class EntityBatch:
 
     def add_label(self, tx_id: Any, fraud: int, known_at: int) -> None:
         """A fed-back label known at ``known_at`` (seconds): counts from the second after, as
-        ``fraud_score_csv --feedback`` does."""
-        self.st.add_label(tx_id, fraud, known_at + 1, seq=known_at + 1)
+        ``fraud_score_csv --feedback`` does, with the offline stream's two edge rules:
+
+        * released in the same second as the transaction's default genuine label, the fed-back
+          label wins (offline, fed-back labels are queued first): its ``seq`` (-1) sorts before
+          every default label's (the transaction time, >= 0);
+        * released at or before its own transaction (a ``known_at`` earlier than the
+          transaction, e.g. another clock), it never counts: offline it is released while the
+          transaction is not yet stored and dropped; here the transaction, already stored by
+          an earlier batch, would otherwise take it."""
+        info = self.st.tx_info.get(tx_id)
+        if info is not None and known_at + 1 <= info[0]:
+            return
+        self.st.add_label(tx_id, fraud, known_at + 1, seq=FEEDBACK_SEQ)
 
     def features(self, tx_id: Any, t: int, customer: str, terminal: str | None,
                  amount: float) -> tuple[list[float], int]:

@@ -298,3 +298,20 @@ def test_a_role_without_staff_status_grants_nothing_through_a_password_only_toke
     r = api().post("/api/v1/auth/token/", {"username": insider.username,
                                            "password": TEST_PASSWORD}, format="json")
     assert r.status_code == 401 and r.json()["code"] == "otp_required"
+
+
+@pytest.mark.parametrize("jti", [None, "", 5, ["a"], "\x00", "a\x00b"])
+def test_refresh_tokens_with_a_malformed_jti_are_refused_not_a_500(customer, api, jti):
+    """Validly signed (the key leaked, or a bug in a token issuer) but with a jti that is
+    missing, not a string, or holds a NUL (which PostgreSQL text cannot store: was a 500)."""
+    from accounts.models import User
+
+    payload = jwt.decode(login(api, customer)["refresh"], KEY, algorithms=["HS256"],
+                         audience=AUD, issuer=ISS)
+    if jti is None:
+        payload.pop("jti")
+    else:
+        payload["jti"] = jti
+    r = refresh(api, jwt.encode(payload, KEY, algorithm="HS256"))
+    assert r.status_code == 401 and r.json()["code"] == "token_not_valid"
+    assert User.objects.get(pk=customer.pk).token_version == customer.token_version

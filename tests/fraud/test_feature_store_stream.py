@@ -6,6 +6,7 @@ at various delays; and labels known later never change earlier features. No data
 around EntityBatch is tested in test_feature_store.py."""
 
 import json
+import random
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +138,53 @@ def test_states_of_the_earlier_format_load_to_the_same_features(txs):
         assert back_new == back_old
     print(f"format 2 / format 1 size: {compact / old:.2f}")
     assert compact < 0.75 * old    # the compact layout is what saves the space
+
+
+def _adversarial(seed: int, n: int = 400) -> tuple[list, dict]:
+    """A stream built to hit the edges (from an attack review): a third of the transactions in
+    the same second as the one before, many exactly at (+-1 s) the 1/7/30-day windows and the
+    7 + 30-day label windows of an earlier one, amounts of 0 and 0.01; fed-back labels known at
+    0 s, 1 s, 1 day, 7 days - 2 s, 7 and 8 days, 30 days after their transaction, some exactly
+    when the default label is released (t + delay - 1: a tie) and some before their own
+    transaction (another clock)."""
+    from types import SimpleNamespace
+
+    rng = random.Random(seed)
+    t, txs, anchors = 10 * DAY, [], []
+    for i in range(n):
+        mode = rng.random()
+        if mode < 0.3:
+            step = 0
+        elif mode < 0.6 and anchors:
+            target = rng.choice(anchors) + rng.choice([1, 7, 30, 37, 38, 44]) * DAY \
+                + rng.choice([-1, 0, 1])
+            step = max(0, target - t)
+        else:
+            step = rng.choice([1, 59, 3600, DAY // 3, DAY - 1, DAY])
+        t += step
+        anchors = [*anchors[-39:], t]
+        txs.append(SimpleNamespace(tx_id=f"tx{seed}_{i}", t=t, customer=rng.randrange(4),
+                                   terminal=rng.randrange(3),
+                                   amount=rng.choice([0.01, 1.0, 12.34, 100.0, 99999.99, 0.0])))
+    feedback = {}
+    for r in txs:
+        u = rng.random()
+        if u < 0.3:
+            feedback[r.tx_id] = (1, r.t + rng.choice([0, 1, DAY, 7 * DAY - 2, 7 * DAY, 8 * DAY,
+                                                       30 * DAY]))
+        elif u < 0.4:
+            feedback[r.tx_id] = (0, r.t + rng.choice([0, 2 * DAY, 6 * DAY]))
+        elif u < 0.5:
+            feedback[r.tx_id] = (1, r.t + DELAY - 1)     # released with the default label
+        elif u < 0.55:
+            feedback[r.tx_id] = (1, r.t - 5)             # known before its transaction
+    return txs, feedback
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_adversarial_streams_equal_the_offline_stream(seed):
+    txs, feedback = _adversarial(seed)
+    live, _ = _live(txs, feedback)
+    offline = _offline(txs, feedback)
+    bad = np.where(~np.all((live == offline) | (np.isnan(live) & np.isnan(offline)), axis=1))[0]
+    assert bad.size == 0, (seed, bad[:5].tolist())
