@@ -62,5 +62,5 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo users (username / password / role):"))
         for username, role, _ in STAFF:
             self.stdout.write(f"  {username:<11} {creds[username]:<18} {role} (admin)")
-        self.stdout.write(f"  {'cardholder':<11} {creds['cardholder']:<18} customer (API),"
-                          f" account {account.pk if account else '-'}")
+        self.stdout.write(f"  {'cardholder':<11} {creds['cardholder']:<18} customer "
+                          f"(API and /portal/), account {account.pk if account else '-'}")
