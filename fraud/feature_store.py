@@ -54,8 +54,9 @@ Semantics to know:
 Limits: a merchant's row is locked by every scoring at that merchant (scorings of one merchant
 run one after another), and every scoring reads, parses and rewrites the whole state of its
 account and merchant: each transaction of the last 30 days and each label of the last 37
-(about 200 bytes of JSON per transaction while its label is pending, fewer after; measured
-with ``bench/worker_memory.py``: 406 kB for a merchant with 2,022 transactions in 9 minutes). For
+(about 170 bytes of JSON per transaction while its label is pending, fewer after; measured
+with ``bench/worker_memory.py``: 340 kB for the busiest merchant after 9 minutes, about 2,000
+transactions; state format 1 took 406 kB). For
 merchants with tens of thousands of transactions a month, per-minute buckets of the terminal
 counts would bound both, at the price of a changed feature definition (and a retrained model).
 """
