@@ -206,6 +206,40 @@ def drop_database() -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
+def teardown(*, tmp: Path, keep_db: bool, gunicorn: Any = None,
+             processes: list[subprocess.Popen] | tuple = ()) -> None:
+    """A bench's ``finally``: stop ``processes`` (SIGTERM, then after 30 s SIGKILL to them and
+    their children), then ``gunicorn``; drop the bench database unless ``keep_db``; flush the
+    bench's Redis db; delete the temporary directory ``tmp``. Each step runs even if an
+    earlier one failed (the first error is raised at the end)."""
+    def stop(proc: subprocess.Popen) -> None:
+        if proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            for pid in proc_children(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, 9)
+            proc.kill()
+
+    steps: list[Any] = [lambda p=p: stop(p) for p in processes]
+    if gunicorn is not None:
+        steps.append(gunicorn.stop)
+    if not keep_db:
+        steps.append(drop_database)
+    steps += [redis_flush, lambda: shutil.rmtree(tmp, ignore_errors=True)]
+    error: BaseException | None = None
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - the rest of the clean-up still runs
+            error = error or exc
+    if error is not None:
+        raise error
+
+
 # --- CPU accounting (/proc, read-only) ------------------------------------------------------------
 
 CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -348,20 +348,8 @@ def main() -> int:
         print(f"  {'OK' if result['ok'] else 'FAILED'}; written {out.relative_to(ROOT)}")
         return 0 if result["ok"] else 1
     finally:
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        if gunicorn is not None:
-            gunicorn.stop()
-        if not args.keep_db:
-            L.drop_database()
-        L.redis_flush()
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+        L.teardown(tmp=tmp, keep_db=args.keep_db, gunicorn=gunicorn,
+                   processes=[worker] if worker is not None else [])
 
 
 if __name__ == "__main__":

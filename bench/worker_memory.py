@@ -55,7 +55,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -502,26 +501,8 @@ def main() -> int:
         print(f"  written {out_path.relative_to(ROOT)}")
         return 0
     finally:
-        for proc in feeders:
-            if proc.poll() is None:
-                proc.terminate()
-                proc.wait(20)
-        if worker is not None and worker.poll() is None:
-            worker.terminate()
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                for pid in L.proc_children(worker.pid):
-                    try:
-                        os.kill(pid, 9)
-                    except ProcessLookupError:
-                        pass
-                worker.kill()
-        cleanups = [L.redis_flush, lambda: shutil.rmtree(tmp, ignore_errors=True)]
-        if not args.keep_db:
-            cleanups.insert(0, L.drop_database)
-        for cleanup in cleanups:
-            cleanup()
+        L.teardown(tmp=tmp, keep_db=args.keep_db,
+                   processes=[*feeders, *([worker] if worker is not None else [])])
 
 
 if __name__ == "__main__":
