@@ -183,7 +183,8 @@ class _KnownWin:
 
     @classmethod
     def of(cls, items: list) -> _KnownWin:
-        """A window holding ``items`` (sorted lists or tuples, as exported)."""
+        """A window holding ``items`` (sorted lists or tuples, as exported; a tuple is kept,
+        not copied)."""
         kw = cls()
         for it in items:
             item = tuple(it)
@@ -391,14 +392,10 @@ class FeatureState:
             self._names = {}
         same = self._names.setdefault
         if v2:
-            def known(cut: int) -> _KnownWin:
-                kw = _KnownWin()
-                kw.items = [it for it in kitems if it[0] > cut]
-                for it in kw.items:
-                    kw._acc(it, 1)
-                return kw
-
             kitems = [(same(t, t), same(s, s), f, same(c, c)) for t, s, f, c in data["known"]]
+
+            def known(cut: int) -> _KnownWin:    # the items of one window share kitems' tuples
+                return _KnownWin.of([it for it in kitems if it[0] > cut])
         if kind == "c":
             cs = self.cust[key] = _Customer()
             if v2:
