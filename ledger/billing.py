@@ -59,7 +59,7 @@ from ledger.billing_models import (
 )
 from ledger.exceptions import AccountNotActive
 from ledger.models import JournalEntry, LedgerAccount, Posting
-from ledger.services import _platform_account, _post_entry, _receivable, _save_balances
+from ledger.services import _post_entry, _receivable_and_platform, _save_balances
 
 logger = logging.getLogger(__name__)
 
@@ -408,11 +408,11 @@ def _should_freeze(bucket: str) -> bool:
 
 def _post_statement_entry(*, actor: Any, account: CreditAccount, kind: str, amount: int,
                           income: str, day: dt.date, description: str) -> JournalEntry:
+    receivable, income_account = _receivable_and_platform(
+        account, income, account.currency, LedgerAccount.Kind.INCOME)
     return _post_entry(
         kind=kind, account=account, amount=amount,
-        legs=[(_receivable(account), amount),
-              (_platform_account(income, account.currency, LedgerAccount.Kind.INCOME),
-               -amount)],
+        legs=[(receivable, amount), (income_account, -amount)],
         actor=actor, description=description,
         occurred_at=_day_start(day) + dt.timedelta(days=1, microseconds=-1),
     )

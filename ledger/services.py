@@ -85,6 +85,17 @@ def _receivable(account: CreditAccount) -> LedgerAccount:
     return ledger_account
 
 
+def _receivable_and_platform(account: CreditAccount, prefix: str, currency: str,
+                             kind: str) -> tuple[LedgerAccount, LedgerAccount]:
+    """The cardholder's receivable and the platform's ``prefix:currency`` ledger accounts, the
+    two legs of every cardholder entry, read in one query; either is created on first use as
+    :func:`_receivable` and :func:`_platform_account` do."""
+    codes = (f"receivable:{account.pk}", f"{prefix}:{currency}")
+    found = {la.code: la for la in LedgerAccount.objects.filter(code__in=codes)}
+    return (found.get(codes[0]) or _receivable(account),
+            found.get(codes[1]) or _platform_account(prefix, currency, kind))
+
+
 def _post_entry(
     *, kind: str, account: CreditAccount, amount: int, legs: list[tuple[LedgerAccount, int]],
     actor: Any, card: Card | None = None, merchant: str = "", description: str = "",
@@ -110,7 +121,8 @@ def _post_entry(
          for la, amt in legs]
     )
     entry_id, entry_kind = entry.pk, entry.kind
-    entry_recorded.send(sender=JournalEntry, entry_id=entry_id, kind=entry_kind)  # outbox rows
+    entry_recorded.send(sender=JournalEntry, entry_id=entry_id, kind=entry_kind,
+                        entry=entry)  # outbox rows
     transaction.on_commit(
         lambda: entry_posted.send(sender=JournalEntry, entry_id=entry_id, kind=entry_kind)
     )
@@ -248,11 +260,11 @@ def charge_create(
                                    amount=amount, currency=currency, merchant=merchant, when=when)
     account = _lock_active_account(actor=actor, account_id=account_id, currency=currency)
     _require_available(account, amount)
+    receivable, settlement = _receivable_and_platform(
+        account, MERCHANT_SETTLEMENT, currency, LedgerAccount.Kind.LIABILITY)
     entry = _post_entry(
         kind=JournalEntry.Kind.CHARGE, account=account, amount=amount,
-        legs=[(_receivable(account), amount),
-              (_platform_account(MERCHANT_SETTLEMENT, currency, LedgerAccount.Kind.LIABILITY),
-               -amount)],
+        legs=[(receivable, amount), (settlement, -amount)],
         actor=actor, card=card, merchant=merchant, description=description, occurred_at=when,
         fraud=decision,
     )
@@ -288,10 +300,11 @@ def payment_create(*, actor: Any, account_id: object, amount: int, currency: str
         raise PaymentExceedsBalance(
             "The payment is larger than the balance owed.", extra={"posted": account.posted}
         )
+    receivable, clearing = _receivable_and_platform(
+        account, CASH_CLEARING, currency, LedgerAccount.Kind.ASSET)
     entry = _post_entry(
         kind=JournalEntry.Kind.PAYMENT, account=account, amount=amount,
-        legs=[(_platform_account(CASH_CLEARING, currency, LedgerAccount.Kind.ASSET), amount),
-              (_receivable(account), -amount)],
+        legs=[(clearing, amount), (receivable, -amount)],
         actor=actor, occurred_at=occurred_at,
     )
     account.posted -= amount
@@ -392,11 +405,11 @@ def hold_capture(*, actor: Any, hold_id: object, amount: int | None = None) -> H
     if amount > hold.amount:
         raise CaptureExceedsHold("A capture cannot exceed the authorized amount.",
                                  extra={"authorized": hold.amount})
+    receivable, settlement = _receivable_and_platform(
+        account, MERCHANT_SETTLEMENT, hold.currency, LedgerAccount.Kind.LIABILITY)
     entry = _post_entry(
         kind=JournalEntry.Kind.CAPTURE, account=account, amount=amount,
-        legs=[(_receivable(account), amount),
-              (_platform_account(MERCHANT_SETTLEMENT, hold.currency,
-                                 LedgerAccount.Kind.LIABILITY), -amount)],
+        legs=[(receivable, amount), (settlement, -amount)],
         actor=actor, card=hold.card, merchant=hold.merchant, description=hold.description,
         occurred_at=timezone.now(), hold=hold,
         fraud=preauth.PreauthDecision(hold.fraud_decision or preauth.APPROVE,
@@ -498,11 +511,11 @@ def refund_create(*, actor: Any, entry_id: object, amount: int,
     if amount > left:
         raise RefundExceedsCharge("The refund exceeds what is left of the charge.",
                                   extra={"refundable": left})
+    receivable, settlement = _receivable_and_platform(
+        account, MERCHANT_SETTLEMENT, account.currency, LedgerAccount.Kind.LIABILITY)
     entry = _post_entry(
         kind=JournalEntry.Kind.REFUND, account=account, amount=amount,
-        legs=[(_platform_account(MERCHANT_SETTLEMENT, account.currency,
-                                 LedgerAccount.Kind.LIABILITY), amount),
-              (_receivable(account), -amount)],
+        legs=[(settlement, amount), (receivable, -amount)],
         actor=actor, card=original.card, merchant=original.merchant, original=original,
         description=f"refund of {original.pk}", occurred_at=occurred_at,
     )

@@ -1,7 +1,8 @@
 """Signals the ledger sends to higher apps (fraud, compliance); receivers only queue work.
 
 ``entry_posted`` is sent after commit with ``entry_id`` (UUID) and ``kind``.
-``entry_recorded`` is sent inside the posting transaction with ``entry_id`` and ``kind``:
+``entry_recorded`` is sent inside the posting transaction with ``entry_id``, ``kind`` and
+``entry`` (the ``JournalEntry`` just written, so receivers need not read it back):
 receivers write outbox rows (``creditplatform.webhooks.outbox``) that commit or roll back with
 the entry, so no committed entry misses its follow-up work even when the broker is down.
 ``charge_declined`` is sent when ``charge_create`` refuses a charge (pre-authorization decline

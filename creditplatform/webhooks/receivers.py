@@ -34,6 +34,19 @@ def _subscribed(client_id: Any, event_type: str) -> bool:
         event_types__contains=[event_type]).exists()
 
 
+def _entry_facts(entry: Any) -> dict[str, Any] | None:
+    """What :func:`on_entry_recorded` needs of an entry held in memory, without a query; None
+    when the entry is absent or its card is not loaded."""
+    if entry is None:
+        return None
+    card = entry._state.fields_cache.get("card")
+    if entry.card_id is not None and card is None:
+        return None
+    return {"fraud_decision": entry.fraud_decision,
+            "card__issued_for_id": card.issued_for_id if card is not None else None,
+            "actor_type": entry.actor_type, "actor_id": entry.actor_id}
+
+
 def on_entry_recorded(sender: Any, *, entry_id: Any, kind: str, **kwargs: Any) -> None:
     """A posted entry: its webhook event (charge/capture/refund/reversal), when the entry's
     partner has an endpoint subscribed to it, and the charge metrics."""
@@ -42,8 +55,10 @@ def on_entry_recorded(sender: Any, *, entry_id: Any, kind: str, **kwargs: Any) -
     event_type = ENTRY_EVENT_TYPES.get(kind)
     if event_type is None and kind != "charge":
         return
-    row = (JournalEntry.objects.filter(pk=entry_id)
-           .values("fraud_decision", "card__issued_for_id", "actor_type", "actor_id").first())
+    row = _entry_facts(kwargs.get("entry"))
+    if row is None:  # sent without the entry (or its card not loaded): read it back
+        row = (JournalEntry.objects.filter(pk=entry_id)
+               .values("fraud_decision", "card__issued_for_id", "actor_type", "actor_id").first())
     if row is None:
         return
     client_id = row["card__issued_for_id"] or (

@@ -67,8 +67,9 @@ BUDGETS: dict[tuple[str, str], int] = {
     ("GET", "/api/v1/webhooks/endpoints/{endpoint_id}/"): 2,  # API key, endpoint
     ("GET", "/api/v1/credit-applications/"): 4,   # + count, page, decisions (one prefetch)
     ("GET", "/api/v1/credit-applications/{application_id}/"): 3,  # + application, decisions
-    ("POST", "/api/v1/accounts/{account_id}/charges/"): 22,
-    ("POST", "/api/v1/accounts/{account_id}/payments/"): 21,
+    # both ledger legs in one read; the webhook receiver uses the entry in memory (was 22)
+    ("POST", "/api/v1/accounts/{account_id}/charges/"): 20,
+    ("POST", "/api/v1/accounts/{account_id}/payments/"): 21,  # first payment: creates clearing
     ("POST", "/api/v1/accounts/{account_id}/authorizations/"): 18,
 }
 
