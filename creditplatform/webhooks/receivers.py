@@ -35,15 +35,13 @@ def _subscribed(client_id: Any, event_type: str) -> bool:
 
 
 def _entry_facts(entry: Any) -> dict[str, Any] | None:
-    """What :func:`on_entry_recorded` needs of an entry held in memory, without a query; None
-    when the entry is absent or its card is not loaded."""
-    if entry is None:
+    """What :func:`on_entry_recorded` needs of an entry held in memory, without a query, for an
+    entry without a card; None otherwise. A card's partner is read back in the transaction: the
+    service read the card before it waited for the account's row lock, and the card's partner
+    may have changed meanwhile (the fan-out reads it at commit time too)."""
+    if entry is None or entry.card_id is not None:
         return None
-    card = entry._state.fields_cache.get("card")
-    if entry.card_id is not None and card is None:
-        return None
-    return {"fraud_decision": entry.fraud_decision,
-            "card__issued_for_id": card.issued_for_id if card is not None else None,
+    return {"fraud_decision": entry.fraud_decision, "card__issued_for_id": None,
             "actor_type": entry.actor_type, "actor_id": entry.actor_id}
 
 
