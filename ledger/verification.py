@@ -3,7 +3,8 @@
 Checks (each mismatch is reported by name):
 
 * every journal entry has two or more postings that sum to zero per currency (double entry);
-* every journal entry's postings are in the entry's currency;
+* every journal entry's postings are in the entry's currency, and each posting in its ledger
+  account's currency (a ledger account holds one currency);
 * every credit account's stored ``posted`` equals the sum of its receivable postings, and its
   stored ``pending`` equals the sum of its open authorizations;
 * no account's available credit is negative;
@@ -49,6 +50,12 @@ def _unbalanced_entries() -> Iterator[Mismatch]:
     for entry_id in wrong_currency.iterator():
         yield Mismatch("entry_currency", f"journal entry {entry_id}",
                        "a posting is in another currency than the entry")
+    foreign = (Posting.objects.exclude(currency=F("ledger_account__currency"))
+               .values_list("entry_id", "ledger_account__code", "currency",
+                            "ledger_account__currency").distinct())
+    for entry_id, code, currency, account_currency in foreign.iterator():
+        yield Mismatch("posting_account_currency", f"journal entry {entry_id}",
+                       f"a posting in {currency} on ledger account {code} ({account_currency})")
 
 
 def _account_balances() -> Iterator[Mismatch]:

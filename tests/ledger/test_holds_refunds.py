@@ -18,7 +18,7 @@ from ledger.exceptions import (
     RefundExceedsCharge,
     ReversalNotAllowed,
 )
-from ledger.models import Hold, JournalEntry
+from ledger.models import Hold, JournalEntry, LedgerAccount, Posting
 from ledger.verification import verify_ledger
 from tests.factories import UserFactory
 
@@ -145,3 +145,23 @@ def test_verify_ledger_names_each_mismatch(customer):
         call_command("verify_ledger", stderr=err)
     assert code.value.code == 1
     assert f"account_posted: credit account {a.pk}" in err.getvalue()
+
+
+def test_verify_ledger_names_a_posting_on_a_ledger_account_of_another_currency(customer):
+    """Balanced, in the entry's currency, but on EUR ledger accounts: found (attack review)."""
+    a = acc(customer)
+    services.charge_create(actor=customer, account_id=a.pk, amount=1000, currency="EUR")
+    assert verify_ledger() == []
+    legs = list(LedgerAccount.objects.filter(
+        code__in=[f"receivable:{a.pk}", "merchant_settlement:EUR"]).order_by("code"))
+    from django.db import transaction
+
+    with transaction.atomic():
+        entry = JournalEntry.objects.create(
+            kind=JournalEntry.Kind.CHARGE, account=a, amount=5, currency="USD",
+            occurred_at=timezone.now(), actor_type="system", actor_id="tests")
+        Posting.objects.bulk_create([
+            Posting(entry=entry, ledger_account=legs[0], amount=-5, currency="USD"),
+            Posting(entry=entry, ledger_account=legs[1], amount=5, currency="USD")])
+    found = {(m.check, m.subject) for m in verify_ledger()}
+    assert ("posting_account_currency", f"journal entry {entry.pk}") in found
