@@ -97,3 +97,24 @@ def test_database_refuses_self_decided_request(declined):
                                            outcome="refer", credit_limit=0, reason="r")
     with pytest.raises(IntegrityError), transaction.atomic():
         CreditChangeRequest.objects.filter(pk=req.pk).update(decided_by=maker)
+
+
+def test_two_platform_admins_are_maker_and_checker_by_role_alone(declined):
+    """The ``platform_admin`` role (accounts/roles.py, synced after migrate) holds both sides;
+    the four-eyes rule, not the role, keeps one admin from approving their own request."""
+    from django.contrib.auth.models import Group
+
+    from tests.factories import UserFactory
+
+    role = Group.objects.get(name="platform_admin")
+    maker, checker = UserFactory(is_staff=True), UserFactory(is_staff=True)
+    for admin in (maker, checker):
+        admin.groups.add(role)
+    req = services.credit_override_request(actor=maker, application=declined,
+                                           outcome="approve", credit_limit=50_000,
+                                           reason="income verified")
+    with pytest.raises(services.SelfApprovalRefused):
+        services.credit_change_approve(actor=maker, request=req)
+    services.credit_change_approve(actor=checker, request=req, note="ok")
+    declined.refresh_from_db()
+    assert declined.status == "approved"
