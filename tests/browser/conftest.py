@@ -46,8 +46,16 @@ def browser(transactional_db: None, live_server: Any) -> Iterator[Any]:
         with sync_playwright() as pw:
             chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                           args=["--no-sandbox", "--disable-gpu"])
-            yield chromium
-            chromium.close()
+            try:
+                yield chromium
+            finally:
+                # The test's queries ran while Playwright's event loop was running, on a
+                # connection of that context: close it there, or it outlives the test and the
+                # test database cannot be dropped at the end of the run.
+                from django.db import connections
+
+                connections.close_all()
+                chromium.close()
     finally:
         if previous is None:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)

@@ -103,7 +103,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     """``redis-server`` on a free port, no persistence; SIGKILLed (by pid) at the end."""
     server = shutil.which("redis-server")
     if server is None:
-        pytest.fail("redis-server is not installed (scripts/services.sh installs it)")
+        pytest.fail("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
     pidfile = tmp_path / "redis.pid"
     subprocess.run([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
