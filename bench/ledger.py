@@ -838,6 +838,25 @@ def task_profile(payload: dict[str, Any]) -> dict[str, Any]:
     n_timed, n = done, done
     holds = sorted(acc["lock_hold_s"])
 
+    # This process's CPU per request, no wrappers, no profiler: a charge, and the floor request
+    # (GET of the same account) for comparison.
+    def cpu_ms_per(request: Callable[[], Any], count: int) -> float:
+        for _ in range(10):
+            request()
+        t = time.process_time()
+        for _ in range(count):
+            request()
+        return round(1000 * (time.process_time() - t) / count, 3)
+
+    def floor() -> int:
+        r = client.get(f"/api/v1/accounts/{payload['account']}/")
+        if r.status_code != 200:
+            raise RuntimeError(f"profile floor: {r.status_code} {r.content[:300]!r}")
+        return r.status_code
+
+    cpu_charge = cpu_ms_per(charge, max(20, n_timed // 2))
+    cpu_floor = cpu_ms_per(floor, max(20, n_timed // 2))
+
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     n = 0
@@ -908,6 +927,8 @@ def task_profile(payload: dict[str, Any]) -> dict[str, Any]:
         "statements_per_charge_excl_begin_commit": round(acc["queries"] / n_timed, 2),
         "commits_per_charge": round(acc["commits"] / n_timed, 2),
         "commit_ms_per_charge": round(1000 * acc["commit_s"] / n_timed, 3),
+        "process_cpu_ms_per_charge": cpu_charge,
+        "process_cpu_ms_per_floor_request": cpu_floor,
         "python_ms_per_charge": round(
             1000 * (wall - acc["sql_s"] - acc["commit_s"]) / n_timed, 3),
         "row_lock_hold_ms_p50": _ms(percentile(holds, 50)),
@@ -1188,6 +1209,9 @@ def main() -> int:
               f"{prof['commit_ms_per_charge']} ms + Python {prof['python_ms_per_charge']} ms; "
               f"account row lock held p50 {prof['row_lock_hold_ms_p50']} ms, "
               f"p99 {prof['row_lock_hold_ms_p99']} ms")
+        if "process_cpu_ms_per_charge" in prof:
+            print(f"  this process's CPU: {prof['process_cpu_ms_per_charge']} ms per charge, "
+                  f"{prof['process_cpu_ms_per_floor_request']} ms per floor GET")
         print("cProfile, cumulative ms per charge (profiler overhead inflates Python time):")
         for label, ms in prof["cprofile_cumulative_ms_per_charge"].items():
             print(f"  {ms:8.2f}  {label}")
