@@ -54,7 +54,7 @@ def on_entry_recorded(sender: Any, *, entry_id: Any, kind: str, **kwargs: Any) -
     if event_type is None and kind != "charge":
         return
     row = _entry_facts(kwargs.get("entry"))
-    if row is None:  # sent without the entry (or its card not loaded): read it back
+    if row is None:  # sent without the entry, or the entry has a card: read it back
         row = (JournalEntry.objects.filter(pk=entry_id)
                .values("fraud_decision", "card__issued_for_id", "actor_type", "actor_id").first())
     if row is None:

@@ -4,6 +4,7 @@ import io
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import CreditAccount
@@ -154,8 +155,6 @@ def test_verify_ledger_names_a_posting_on_a_ledger_account_of_another_currency(c
     assert verify_ledger() == []
     legs = list(LedgerAccount.objects.filter(
         code__in=[f"receivable:{a.pk}", "merchant_settlement:EUR"]).order_by("code"))
-    from django.db import transaction
-
     with transaction.atomic():
         entry = JournalEntry.objects.create(
             kind=JournalEntry.Kind.CHARGE, account=a, amount=5, currency="USD",

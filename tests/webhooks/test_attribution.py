@@ -11,7 +11,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from django.db import connection
 
 from accounts import api_clients
 from accounts.models import Card
@@ -19,6 +18,7 @@ from creditplatform.webhooks import services as hooks
 from creditplatform.webhooks.models import OutboxMessage
 from ledger import services
 from tests.factories import ACTOR, CustomerFactory, add_card
+from tests.support.processes import db_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,12 +39,6 @@ def _events_of(entry_id: Any) -> list[str]:
             if m.payload["kwargs"].get("object_id") == str(entry_id)]
 
 
-def _connect() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(dbname=s["NAME"], user=s["USER"], password=s["PASSWORD"] or None,
-                           host=s["HOST"] or None, port=s["PORT"] or None)
-
-
 @pytest.mark.parametrize("old_subscribed,new_subscribed", [(False, True), (True, False)])
 def test_card_moved_to_another_partner_while_the_charge_waits_for_the_lock(
         monkeypatch, old_subscribed, new_subscribed):
@@ -56,7 +50,8 @@ def test_card_moved_to_another_partner_while_the_charge_waits_for_the_lock(
     card = add_card(holder)
     Card.objects.filter(pk=card.pk).update(issued_for=old)
 
-    locker = _connect()  # holds the account row: the charge reads the card, then waits
+    # holds the account row: the charge reads the card, then waits
+    locker = psycopg.connect(db_url())
     locker.execute("SELECT 1 FROM accounts_creditaccount WHERE id = %s FOR UPDATE",
                    [account.pk])
     result: dict[str, Any] = {}
@@ -75,7 +70,7 @@ def test_card_moved_to_another_partner_while_the_charge_waits_for_the_lock(
 
     thread = threading.Thread(target=charge)
     thread.start()
-    with _connect() as watcher:
+    with psycopg.connect(db_url()) as watcher:
         watcher.autocommit = True
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # until a backend waits on a lock
